@@ -10,6 +10,7 @@ pub mod field_errors;
 pub mod kinds;
 pub mod names;
 pub mod object;
+pub mod quantity;
 pub mod resources;
 pub mod selector;
 pub mod status;

@@ -7,7 +7,22 @@ use serde_json::{Value, json};
 
 use crate::object;
 
+mod apps;
+mod autoscaling;
+mod batch;
+mod cells;
+mod coordination;
+mod core;
+mod discovery;
+mod events;
+mod networking;
+mod node;
+mod pod;
+mod policy;
 mod printers;
+mod rbac;
+mod scheduling;
+mod storage;
 
 /// How a kind prints in `kubectl get`.
 pub trait TablePrinter {
@@ -80,4 +95,70 @@ pub fn default_row(obj: &Value, _now: i64) -> Vec<Value> {
 pub fn age_cell(obj: &Value, now: i64) -> Value {
     let created = object::meta(obj).and_then(|m| m.get("creationTimestamp")).and_then(Value::as_str);
     crate::time::age(created, now).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::registry;
+
+    const NOW: i64 = 1_700_000_000;
+
+    /// The least each kind needs to decode: metadata plus the fields its schema requires.
+    fn minimal(kind: &str, api_version: &str) -> Value {
+        let mut obj = json!({
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": {"name": "x", "namespace": "default", "creationTimestamp": "2023-11-14T21:13:20Z"},
+        });
+        let required = match kind {
+            "Event" if api_version == "v1" => json!({"involvedObject": {}}),
+            "Event" => json!({"eventTime": "2023-11-14T21:13:20.000000Z"}),
+            "ControllerRevision" => json!({"revision": 1}),
+            "EndpointSlice" => json!({"addressType": "IPv4", "endpoints": []}),
+            "RoleBinding" | "ClusterRoleBinding" => {
+                json!({"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}})
+            }
+            "RuntimeClass" => json!({"handler": "runc"}),
+            "PriorityClass" => json!({"value": 1}),
+            "StorageClass" => json!({"provisioner": "p"}),
+            _ => json!({}),
+        };
+        for (k, v) in required.as_object().unwrap() {
+            obj[k] = v.clone();
+        }
+        obj
+    }
+
+    #[test]
+    fn every_kind_prints_one_cell_per_column() {
+        for info in registry().all() {
+            let columns = info.strategy.table_columns();
+            let row = info.strategy.table_row(&minimal(info.kind, &info.api_version()), NOW);
+            assert_eq!(row.len(), columns.len(), "{info:?}: {row:?}");
+            for (column, cell) in columns.iter().zip(&row) {
+                match column.kind {
+                    "integer" => assert!(cell.is_number(), "{info:?} {}: {cell}", column.name),
+                    "date" => assert_eq!(cell, "2023-11-14T21:13:20Z", "{info:?}"),
+                    _ => {}
+                }
+                if column.name == "Age" {
+                    assert_eq!(cell, "60m", "{info:?}");
+                }
+            }
+            assert_eq!(columns.iter().filter(|c| c.format == "name").count(), 1, "{info:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_only_where_upstream_has_no_printer() {
+        let defaults: Vec<&str> = registry()
+            .all()
+            .iter()
+            .filter(|r| r.strategy.table_columns() == super::DEFAULT_COLUMNS)
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(defaults, ["LimitRange", "ClusterRole", "Role", "CustomResourceDefinition"]);
+    }
 }
