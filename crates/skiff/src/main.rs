@@ -1,1 +1,33 @@
-fn main() {}
+//! The `skiff` binary: parse the command line and dispatch.
+
+mod cli;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let debug = matches!(&cli.command, Command::Server(a) if a.debug);
+    tracing_subscriber::fmt()
+        .with_max_level(if debug { tracing::Level::DEBUG } else { tracing::Level::INFO })
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Server(args) => server::run(args),
+        Command::Version => {
+            println!("skiff {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skiff: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

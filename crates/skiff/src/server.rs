@@ -1,0 +1,49 @@
+//! `skiff server`: run the cluster until SIGINT or SIGTERM.
+
+use std::time::Duration;
+
+use skiff_apiserver::ServerConfig;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::ServerArgs;
+
+fn config(args: &ServerArgs) -> ServerConfig {
+    let mut c = ServerConfig::with_data_dir(args.data_dir.clone());
+    c.datastore_endpoint = args.datastore_endpoint.clone();
+    c.https_port = args.https_listen_port;
+    c.bind_address = args.bind_address;
+    c.tls_sans = args.tls_san.clone();
+    c.write_kubeconfig = Some(args.write_kubeconfig.clone());
+    c.token_auth_file = args.token_auth_file.clone();
+    c.service_cidr = args.service_cidr.clone();
+    c.node_port_range = args.service_node_port_range;
+    c.compaction_interval = Duration::from_secs(300);
+    c
+}
+
+pub fn run(args: ServerArgs) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let started = skiff_apiserver::start(config(&args), stop_rx).await.map_err(|e| e.to_string())?;
+        tracing::info!(
+            "skiff server ready in {} ms: https://{} (kubeconfig {})",
+            started.ready_in.as_millis(),
+            started.addr,
+            args.write_kubeconfig.display()
+        );
+        if !args.disable_agent {
+            tracing::info!("the node agent is not part of this build yet; running the control plane only");
+        }
+        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), started.wait()).await;
+        Ok(())
+    })
+}
