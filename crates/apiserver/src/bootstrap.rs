@@ -12,7 +12,7 @@ use crate::registry::{FieldValidation, WriteOptions};
 const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn system_write() -> WriteOptions {
-    WriteOptions { dry_run: false, validation: FieldValidation::Strict, manager: "skiff-apiserver".to_string() }
+    WriteOptions { dry_run: false, validation: FieldValidation::Strict, manager: "skiff-apiserver".to_string(), applied: false }
 }
 
 /// Create `obj` unless an object of that name exists already.

@@ -54,7 +54,7 @@ impl Ctx {
     }
 
     pub fn write_options(&self) -> Result<WriteOptions, ApiError> {
-        Ok(WriteOptions { dry_run: dry_run(&self.query)?, validation: FieldValidation::parse(self.query.get("fieldValidation"))?, manager: self.field_manager()? })
+        Ok(WriteOptions { dry_run: dry_run(&self.query)?, validation: FieldValidation::parse(self.query.get("fieldValidation"))?, manager: self.field_manager()?, applied: false })
     }
 
     /// `?fieldManager=`, else the first part of the User-Agent, as upstream defaults it.

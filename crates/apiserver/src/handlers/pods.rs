@@ -142,7 +142,7 @@ async fn check_budgets(ctx: &Ctx, pod: &Value, dry_run: bool) -> Result<(), ApiE
         return Ok(());
     }
     let pod_name = object::name(pod).to_string();
-    let opts = crate::registry::WriteOptions { dry_run: false, validation: crate::registry::FieldValidation::Ignore, manager: "skiff-eviction".into() };
+    let opts = crate::registry::WriteOptions { dry_run: false, validation: crate::registry::FieldValidation::Ignore, manager: "skiff-eviction".into(), applied: false };
     ctx.api
         .update_object(pdb_info, &ctx.namespace, &pdb_name, Target::Internal, &opts, |cur| {
             let allowed = cur["status"]["disruptionsAllowed"].as_i64().unwrap_or(0);

@@ -114,14 +114,13 @@ fn copy_top(to: &mut Value, from: &Value, field: &str) {
     }
 }
 
-/// Whether an update changes anything that matters (ignoring resourceVersion and managedFields
-/// timestamps), so no-op writes can be skipped as upstream does.
+/// Whether an update changes nothing but the resourceVersion, so the write can be skipped as
+/// upstream does. (Field ownership counts: applying an unchanged configuration as a new manager
+/// is a change. The ownership engine leaves timestamps alone when nothing else changed.)
 pub fn is_noop(new: &Value, old: &Value) -> bool {
     let strip = |v: &Value| {
         let mut v = v.clone();
-        let m = meta_mut(&mut v);
-        m.remove("resourceVersion");
-        m.remove("managedFields");
+        meta_mut(&mut v).remove("resourceVersion");
         v
     };
     strip(new) == strip(old)

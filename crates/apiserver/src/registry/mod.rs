@@ -55,6 +55,8 @@ pub struct WriteOptions {
     pub validation: FieldValidation,
     /// `?fieldManager=`, defaulted from the User-Agent as upstream does.
     pub manager: String,
+    /// Set by server-side apply, whose result already carries its field ownership.
+    pub applied: bool,
 }
 
 /// Which part of an object an update writes.
@@ -150,7 +152,9 @@ impl ApiServer {
         let name = object::name(&obj).to_string();
         self.check_namespace(info, namespace, &name).await?;
         let (mut obj, warnings) = admit(info, Operation::Create, obj, None, opts)?;
-        crate::managed::record_update(info, None, &mut obj, &opts.manager, None);
+        if !opts.applied {
+            crate::managed::record_update(info, None, &mut obj, &opts.manager, None);
+        }
 
         // Services take their addresses under the allocation lock, held until stored.
         let _alloc = if info.plural == "services" && info.group.is_empty() {
@@ -203,7 +207,9 @@ impl ApiServer {
                     (new, Vec::new())
                 }
             };
-            crate::managed::record_update(info, Some(&old), &mut new, &opts.manager, (target == Target::Status).then_some("status"));
+            if !opts.applied && target != Target::Internal {
+                crate::managed::record_update(info, Some(&old), &mut new, &opts.manager, (target == Target::Status).then_some("status"));
+            }
 
             let _alloc = if target == Target::Main && info.plural == "services" && info.group.is_empty() {
                 let guard = self.service_alloc.lock().await;
