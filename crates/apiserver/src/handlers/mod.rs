@@ -157,21 +157,35 @@ fn content_type(ctx: &Ctx) -> Result<BodyFormat, ApiError> {
     negotiate::body_format(ctx.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))
 }
 
-/// Read a request body, refusing more than [`MAX_BODY_BYTES`].
+/// Bodies beyond this are not even drained before answering 413: the connection is dropped.
+const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// Read a request body, refusing more than [`MAX_BODY_BYTES`]. A body that is too large is
+/// still read (and discarded) so the client finishes sending and gets the 413, not a broken
+/// pipe.
 pub async fn read_body<B>(body: B) -> Result<Bytes, ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let too_large = || ApiError::too_large(format!("Request entity too large: limit is {MAX_BODY_BYTES}"));
-    if body.size_hint().lower() > MAX_BODY_BYTES as u64 {
-        return Err(too_large());
+    let mut body = std::pin::pin!(body);
+    let mut buf = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {}", e.into())))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total <= MAX_BODY_BYTES {
+                buf.extend_from_slice(&data);
+            } else if total > MAX_DRAIN_BYTES {
+                break;
+            }
+        }
     }
-    match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+    if total > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(format!("Request entity too large: limit is {MAX_BODY_BYTES}")));
     }
+    Ok(buf.freeze())
 }
 
 /// Parse a JSON or YAML body into a value.
