@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 /// Converts objects between the served version and the storage version.
 pub trait Conversion: Send + Sync {
     fn to_storage(&self, obj: Value) -> Value;
+    #[allow(clippy::wrong_self_convention)]
     fn from_storage(&self, obj: Value) -> Value;
 }
 

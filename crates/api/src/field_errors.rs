@@ -172,11 +172,9 @@ impl FieldError {
     /// The message without the field prefix, as used in a Status cause.
     pub fn body(&self) -> String {
         let mut s = self.kind.label().to_string();
-        if self.kind.shows_value() {
-            if let Some(v) = &self.value {
-                s.push_str(": ");
-                s.push_str(&render_value(v));
-            }
+        if let Some(v) = self.value.as_ref().filter(|_| self.kind.shows_value()) {
+            s.push_str(": ");
+            s.push_str(&render_value(v));
         }
         if !self.detail.is_empty() {
             s.push_str(": ");

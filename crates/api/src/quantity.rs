@@ -95,11 +95,11 @@ fn split(s: &str) -> Result<Parts<'_>, QuantityError> {
     let b = s.as_bytes();
     let mut pos = 0;
     let mut negative = false;
-    if let Some(&c) = b.first() {
-        if c == b'-' || c == b'+' {
-            negative = c == b'-';
-            pos = 1;
-        }
+    if let Some(&c) = b.first()
+        && (c == b'-' || c == b'+')
+    {
+        negative = c == b'-';
+        pos = 1;
     }
     let digits_end = |from: usize| from + b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
     let int_end = digits_end(pos);
@@ -188,13 +188,17 @@ impl Quantity {
             let (mut num, mut den): (i128, i128) = (mantissa, 1);
             let shift = 9 - frac_len + if base == 10 { exponent } else { 0 };
             if shift >= 0 {
-                num = num.checked_mul(pow10(shift as u32).ok_or(QuantityError::TooLarge)?).ok_or(QuantityError::TooLarge)?;
+                num = num
+                    .checked_mul(pow10(shift as u32).ok_or(QuantityError::TooLarge)?)
+                    .ok_or(QuantityError::TooLarge)?;
             } else {
                 // Finer than nano: the remainder is rounded up below. Past 10^38 it is all remainder.
                 den = pow10((-shift) as u32).unwrap_or(i128::MAX);
             }
             if base == 2 {
-                num = num.checked_mul(1i128.checked_shl(exponent as u32).ok_or(QuantityError::TooLarge)?).ok_or(QuantityError::TooLarge)?;
+                num = num
+                    .checked_mul(1i128.checked_shl(exponent as u32).ok_or(QuantityError::TooLarge)?)
+                    .ok_or(QuantityError::TooLarge)?;
                 if exponent >= 127 {
                     return Err(QuantityError::TooLarge);
                 }

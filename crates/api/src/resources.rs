@@ -311,8 +311,7 @@ fn built_in() -> Vec<ResourceInfo> {
             .sub(&[Status]),
         R::new::<k8s::core::v1::PersistentVolume>("persistentvolumes", "persistentvolume")
             .short(&["pv"])
-            .sub(&[Status])
-            .names(PathSegment),
+            .sub(&[Status]),
         R::new::<k8s::core::v1::Pod>("pods", "pod")
             .short(&["po"])
             .in_all()

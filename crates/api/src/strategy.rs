@@ -174,6 +174,8 @@ impl<T: KindRules + TablePrinter> Strategy for Typed<T> {
                 errs.extend(typed.validate_update(old_t));
             }
             (Operation::StatusUpdate, Some(old_t)) => {
+                // Upstream defaults every decoded object, status writes included.
+                typed.default_fields();
                 errs.extend(validate_object_meta_update(raw_meta.as_ref(), old.and_then(|o| o.get("metadata"))));
                 errs.extend(typed.validate_status_update(old_t));
             }

@@ -25,6 +25,8 @@ pub struct Server {
     dir: tempfile::TempDir,
     pub port: u16,
     pub extra_args: Vec<String>,
+    /// From spawning the process to its first accepted connection after it logged readiness.
+    pub ready_after: Duration,
 }
 
 impl Server {
@@ -41,6 +43,7 @@ impl Server {
             dir,
             port: free_port(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            ready_after: Duration::ZERO,
         };
         s.spawn();
         s
@@ -73,7 +76,8 @@ impl Server {
 
     /// Spawn the process and wait until it serves.
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let log = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(self.log_path()).expect("log file");
+        let started = Instant::now();
         let child = Command::new(&self.bin)
             .arg("server")
             .arg("--data-dir")
@@ -93,6 +97,7 @@ impl Server {
             .expect("spawn skiff server");
         self.child = Some(child);
         self.wait_ready();
+        self.ready_after = started.elapsed();
     }
 
     fn wait_ready(&mut self) {
@@ -105,7 +110,7 @@ impl Server {
                 return;
             }
             assert!(Instant::now() < deadline, "skiff server not ready after {START_TIMEOUT:?}:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

@@ -1,55 +1,63 @@
-//! Per-kind defaulting and validation ([`crate::strategy::KindRules`]), as upstream's
-//! `pkg/apis/<group>/v1/defaults.go` and `pkg/apis/<group>/validation` do.
+//! Per-kind defaulting, create/update preparation and validation ([`KindRules`]), as upstream's
+//! `pkg/apis/<group>/v1/defaults.go`, `pkg/apis/<group>/validation` and the registry strategies
+//! (`pkg/registry/<group>/<kind>/strategy.go`) do.
 //!
-//! One file per kind (or per small group of kinds); kinds listed in `no_rules!` below have no
-//! rules of their own yet beyond the generic metadata checks.
+//! One file per kind (or per small family of kinds), plus the concerns they share: [`common`]
+//! (small validators and Go-style value rendering), [`resource_names`] (resource lists),
+//! [`pod_spec`] (pods and every workload template) and [`workload`] (apps selectors/templates).
+//!
+//! Messages follow upstream word for word so kubectl users read the same errors. Where upstream
+//! prints a whole Go struct as the bad value, skiff prints the value as JSON instead.
 
 use k8s_openapi::api as k8s;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 
 use crate::strategy::KindRules;
 
-macro_rules! no_rules {
-    ($($t:ty),* $(,)?) => { $(impl KindRules for $t {})* };
-}
+// Shared concerns.
+pub mod common;
+pub mod cron;
+pub mod pod_spec;
+pub mod resource_names;
+pub mod workload;
 
-no_rules!(
-    k8s::core::v1::ConfigMap,
-    k8s::core::v1::Endpoints,
-    k8s::core::v1::Event,
-    k8s::core::v1::LimitRange,
-    k8s::core::v1::Namespace,
-    k8s::core::v1::Node,
-    k8s::core::v1::PersistentVolumeClaim,
-    k8s::core::v1::PersistentVolume,
-    k8s::core::v1::Pod,
-    k8s::core::v1::PodTemplate,
-    k8s::core::v1::ReplicationController,
-    k8s::core::v1::ResourceQuota,
-    k8s::core::v1::Secret,
-    k8s::core::v1::ServiceAccount,
-    k8s::core::v1::Service,
-    k8s::apps::v1::ControllerRevision,
-    k8s::apps::v1::DaemonSet,
-    k8s::apps::v1::Deployment,
-    k8s::apps::v1::ReplicaSet,
-    k8s::apps::v1::StatefulSet,
-    k8s::autoscaling::v2::HorizontalPodAutoscaler,
-    k8s::batch::v1::CronJob,
-    k8s::batch::v1::Job,
-    k8s::coordination::v1::Lease,
-    k8s::discovery::v1::EndpointSlice,
-    k8s::events::v1::Event,
-    k8s::networking::v1::IngressClass,
-    k8s::networking::v1::Ingress,
-    k8s::networking::v1::NetworkPolicy,
-    k8s::node::v1::RuntimeClass,
-    k8s::policy::v1::PodDisruptionBudget,
-    k8s::rbac::v1::ClusterRoleBinding,
-    k8s::rbac::v1::ClusterRole,
-    k8s::rbac::v1::RoleBinding,
-    k8s::rbac::v1::Role,
-    k8s::scheduling::v1::PriorityClass,
-    k8s::storage::v1::StorageClass,
-    apiextensions::CustomResourceDefinition,
-);
+// core/v1
+pub mod config;
+pub mod endpoints;
+pub mod event;
+pub mod limit_range;
+pub mod namespace;
+pub mod node;
+pub mod persistent_volume;
+pub mod persistent_volume_claim;
+pub mod pod;
+pub mod pod_template;
+pub mod replication_controller;
+pub mod resource_quota;
+pub mod service;
+
+// apps/v1
+pub mod controller_revision;
+pub mod daemon_set;
+pub mod deployment;
+pub mod replica_set;
+pub mod stateful_set;
+
+// batch/v1
+pub mod cron_job;
+pub mod job;
+
+// Other groups.
+pub mod custom_resource_definition;
+pub mod horizontal_pod_autoscaler;
+pub mod ingress;
+pub mod lease;
+pub mod network_policy;
+pub mod pod_disruption_budget;
+pub mod priority_class;
+pub mod rbac;
+pub mod runtime_class;
+pub mod storage_class;
+
+/// ServiceAccounts have no rules beyond the generic metadata checks (upstream's
+/// `ValidateServiceAccount` validates metadata only).
+impl KindRules for k8s::core::v1::ServiceAccount {}
