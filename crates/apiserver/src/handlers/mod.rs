@@ -194,6 +194,7 @@ pub fn parse_body(body: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     match format {
+        BodyFormat::Protobuf => skiff_protobuf::decode(body).map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}"))),
         BodyFormat::Yaml | BodyFormat::ApplyPatch => {
             let text = std::str::from_utf8(body).map_err(|e| ApiError::bad_request(format!("the request body is not UTF-8: {e}")))?;
             serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))

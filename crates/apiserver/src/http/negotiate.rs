@@ -53,6 +53,8 @@ pub fn output(accept: Option<&str>) -> Result<Output, ApiError> {
 pub enum BodyFormat {
     Json,
     Yaml,
+    /// Kubernetes protobuf (kubectl 1.32+ typed clients send it).
+    Protobuf,
     JsonPatch,
     MergePatch,
     StrategicMergePatch,
@@ -61,7 +63,7 @@ pub enum BodyFormat {
 
 impl BodyFormat {
     pub fn is_patch(self) -> bool {
-        !matches!(self, BodyFormat::Json | BodyFormat::Yaml)
+        !matches!(self, BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf)
     }
 }
 
@@ -74,6 +76,7 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, ApiError> {
         "application/merge-patch+json" => BodyFormat::MergePatch,
         "application/strategic-merge-patch+json" => BodyFormat::StrategicMergePatch,
         "application/apply-patch+yaml" => BodyFormat::ApplyPatch,
+        "application/vnd.kubernetes.protobuf" => BodyFormat::Protobuf,
         other => return Err(ApiError::unsupported_media_type(other)),
     })
 }
@@ -104,6 +107,7 @@ mod tests {
     fn body_formats() {
         assert_eq!(body_format(Some("application/json; charset=utf-8")).unwrap(), BodyFormat::Json);
         assert_eq!(body_format(Some("application/apply-patch+yaml")).unwrap(), BodyFormat::ApplyPatch);
-        assert_eq!(body_format(Some("application/vnd.kubernetes.protobuf")).unwrap_err().code, 415);
+        assert_eq!(body_format(Some("application/vnd.kubernetes.protobuf")).unwrap(), BodyFormat::Protobuf);
+        assert_eq!(body_format(Some("application/cbor")).unwrap_err().code, 415);
     }
 }

@@ -8,8 +8,10 @@
 //! Writes go through one writer thread ([`writer`]) that batches concurrent requests into one
 //! transaction, so they share one fsync (group commit); a write is acknowledged only after its
 //! transaction has committed with `synchronous=FULL`. Reads use a small pool of connections
-//! ([`reader`]); WAL mode lets them run beside the writer.
+//! ([`reader`]); WAL mode lets them run beside the writer. Checkpoints (copying the WAL back
+//! into the database file) run on their own thread ([`checkpoint`]), never inside a commit.
 
+mod checkpoint;
 mod reader;
 mod writer;
 
@@ -89,12 +91,15 @@ pub struct SqliteBackend {
     shared: Arc<Shared>,
     hub: Arc<Hub>,
     writer: Writer,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 impl SqliteBackend {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = connect(path, 4096)?;
         conn.execute_batch(SCHEMA).map_err(io_err)?;
+        // The writer never checkpoints; the checkpoint thread does, off the commit path.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;").map_err(io_err)?;
         let max_id: Revision = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM log", [], |r| r.get(0)).map_err(io_err)?;
         let compacted: Revision = conn
             .query_row("SELECT COALESCE((SELECT value FROM meta WHERE name = 'compact_rev'), 0)", [], |r| r.get(0))
@@ -106,7 +111,8 @@ impl SqliteBackend {
         });
         let hub = Arc::new(Hub::new());
         let writer = Writer::start(conn, shared.clone(), hub.clone())?;
-        Ok(SqliteBackend { shared, hub, writer })
+        let _checkpointer = checkpoint::start(path)?;
+        Ok(SqliteBackend { shared, hub, writer, _checkpointer })
     }
 }
 
