@@ -23,11 +23,7 @@ impl FieldPath {
 
     /// A child field: `spec` + `replicas` = `spec.replicas`.
     pub fn child(&self, name: &str) -> Self {
-        if self.0.is_empty() {
-            FieldPath(name.to_string())
-        } else {
-            FieldPath(format!("{}.{}", self.0, name))
-        }
+        if self.0.is_empty() { FieldPath(name.to_string()) } else { FieldPath(format!("{}.{}", self.0, name)) }
     }
 
     /// A list element: `spec.containers` + 0 = `spec.containers[0]`.
@@ -99,7 +95,10 @@ impl FieldErrorType {
     fn shows_value(self) -> bool {
         matches!(
             self,
-            FieldErrorType::Invalid | FieldErrorType::NotSupported | FieldErrorType::Duplicate | FieldErrorType::NotFound
+            FieldErrorType::Invalid
+                | FieldErrorType::NotSupported
+                | FieldErrorType::Duplicate
+                | FieldErrorType::NotFound
         )
     }
 }
@@ -149,12 +148,7 @@ impl FieldError {
 
     /// `Too many: N: must have at most M items`.
     pub fn too_many(field: &FieldPath, actual: usize, max: usize) -> Self {
-        Self::new(
-            FieldErrorType::TooMany,
-            field,
-            None,
-            format!("{actual}: must have at most {max} items"),
-        )
+        Self::new(FieldErrorType::TooMany, field, None, format!("{actual}: must have at most {max} items"))
     }
 
     pub fn not_found(field: &FieldPath, value: impl Into<Value>) -> Self {

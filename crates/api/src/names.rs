@@ -96,7 +96,9 @@ pub fn is_qualified_name(s: &str) -> Vec<String> {
         None => (None, s),
     };
     if name.contains('/') {
-        errs.push(format!("{QUALIFIED_NAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"));
+        errs.push(format!(
+            "{QUALIFIED_NAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ));
         return errs;
     }
     if let Some(p) = prefix {
@@ -163,11 +165,7 @@ pub fn is_valid_port_name(s: &str) -> Vec<String> {
 
 /// A port number in 1..=65535.
 pub fn is_valid_port_num(port: i64) -> Vec<String> {
-    if (1..=65535).contains(&port) {
-        Vec::new()
-    } else {
-        vec!["must be between 1 and 65535, inclusive".to_string()]
-    }
+    if (1..=65535).contains(&port) { Vec::new() } else { vec!["must be between 1 and 65535, inclusive".to_string()] }
 }
 
 #[cfg(test)]

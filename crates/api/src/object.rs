@@ -116,9 +116,7 @@ pub fn field_string(obj: &Value, dotted: &str) -> String {
 pub fn spec_part(obj: &Value) -> Vec<(&String, &Value)> {
     obj.as_object()
         .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"))
-                .collect()
+            m.iter().filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")).collect()
         })
         .unwrap_or_default()
 }

@@ -100,7 +100,8 @@ impl ResourceInfo {
             kind: T::KIND,
             plural,
             singular,
-            namespaced: std::any::TypeId::of::<T::Scope>() == std::any::TypeId::of::<k8s_openapi::NamespaceResourceScope>(),
+            namespaced: std::any::TypeId::of::<T::Scope>()
+                == std::any::TypeId::of::<k8s_openapi::NamespaceResourceScope>(),
             short_names: &[],
             categories: &[],
             subresources: &[],
@@ -227,7 +228,11 @@ impl Registry {
     }
 
     /// The resources of one group/version, in table order.
-    pub fn in_group_version<'a>(&'a self, group: &'a str, version: &'a str) -> impl Iterator<Item = &'a ResourceInfo> + 'a {
+    pub fn in_group_version<'a>(
+        &'a self,
+        group: &'a str,
+        version: &'a str,
+    ) -> impl Iterator<Item = &'a ResourceInfo> + 'a {
         self.resources.iter().filter(move |r| r.group == group && r.version == version)
     }
 }
@@ -334,7 +339,11 @@ fn built_in() -> Vec<ResourceInfo> {
             .names(Dns1035Label),
         // apps/v1
         R::new::<k8s::apps::v1::ControllerRevision>("controllerrevisions", "controllerrevision"),
-        R::new::<k8s::apps::v1::DaemonSet>("daemonsets", "daemonset").short(&["ds"]).in_all().sub(&[Status]).generation(),
+        R::new::<k8s::apps::v1::DaemonSet>("daemonsets", "daemonset")
+            .short(&["ds"])
+            .in_all()
+            .sub(&[Status])
+            .generation(),
         R::new::<k8s::apps::v1::Deployment>("deployments", "deployment")
             .short(&["deploy"])
             .in_all()
@@ -377,7 +386,9 @@ fn built_in() -> Vec<ResourceInfo> {
         // networking.k8s.io/v1
         R::new::<k8s::networking::v1::IngressClass>("ingressclasses", "ingressclass"),
         R::new::<k8s::networking::v1::Ingress>("ingresses", "ingress").short(&["ing"]).sub(&[Status]).generation(),
-        R::new::<k8s::networking::v1::NetworkPolicy>("networkpolicies", "networkpolicy").short(&["netpol"]).generation(),
+        R::new::<k8s::networking::v1::NetworkPolicy>("networkpolicies", "networkpolicy")
+            .short(&["netpol"])
+            .generation(),
         // node.k8s.io/v1
         R::new::<k8s::node::v1::RuntimeClass>("runtimeclasses", "runtimeclass"),
         // policy/v1

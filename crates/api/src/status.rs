@@ -52,7 +52,9 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Details>,
+    /// Boxed: most errors have none, and a small error keeps every `Result` on the request
+    /// path small.
+    pub details: Option<Box<Details>>,
 }
 
 impl ApiError {
@@ -65,12 +67,12 @@ impl ApiError {
             code,
             reason,
             message,
-            details: Some(Details {
+            details: Some(Box::new(Details {
                 name: name.to_string(),
                 group: resource.group.clone(),
                 kind: resource.name.clone(),
                 ..Details::default()
-            }),
+            })),
         }
     }
 
@@ -108,23 +110,19 @@ impl ApiError {
     pub fn invalid(kind: &Qualified, name: &str, errs: &FieldErrors) -> Self {
         let causes = errs
             .iter()
-            .map(|e| Cause {
-                reason: e.kind.cause_reason().to_string(),
-                message: e.body(),
-                field: e.field.to_string(),
-            })
+            .map(|e| Cause { reason: e.kind.cause_reason().to_string(), message: e.body(), field: e.field.to_string() })
             .collect();
         ApiError {
             code: 422,
             reason: "Invalid",
             message: format!("{kind} \"{name}\" is invalid: {errs}"),
-            details: Some(Details {
+            details: Some(Box::new(Details {
                 name: name.to_string(),
                 group: kind.group.clone(),
                 kind: kind.name.clone(),
                 causes,
                 retry_after_seconds: None,
-            }),
+            })),
         }
     }
 
@@ -163,7 +161,13 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::plain(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"))
+        Self::plain(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"
+            ),
+        )
     }
 
     pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u32) -> Self {
@@ -171,7 +175,7 @@ impl ApiError {
             code: 429,
             reason: "TooManyRequests",
             message: message.into(),
-            details: Some(Details { retry_after_seconds: Some(retry_after_seconds), ..Details::default() }),
+            details: Some(Box::new(Details { retry_after_seconds: Some(retry_after_seconds), ..Details::default() })),
         }
     }
 

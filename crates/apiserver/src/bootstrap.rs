@@ -12,7 +12,12 @@ use crate::registry::{FieldValidation, WriteOptions};
 const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn system_write() -> WriteOptions {
-    WriteOptions { dry_run: false, validation: FieldValidation::Strict, manager: "skiff-apiserver".to_string(), applied: false }
+    WriteOptions {
+        dry_run: false,
+        validation: FieldValidation::Strict,
+        manager: "skiff-apiserver".to_string(),
+        applied: false,
+    }
 }
 
 /// Create `obj` unless an object of that name exists already.
@@ -31,7 +36,8 @@ async fn ensure(api: &Arc<ApiServer>, group: &str, plural: &str, namespace: &str
 
 pub async fn ensure_builtin_objects(api: &Arc<ApiServer>, port: u16) -> Result<(), ApiError> {
     for ns in NAMESPACES {
-        ensure(api, "", "namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        ensure(api, "", "namespaces", "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+            .await?;
     }
     let cluster_ip = api.service_cidr.nth(1).to_string();
     let labels = json!({"component": "apiserver", "provider": "kubernetes"});

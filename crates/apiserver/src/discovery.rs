@@ -228,7 +228,10 @@ mod tests {
 
     #[test]
     fn detects_aggregated_accept() {
-        assert_eq!(wants_aggregated("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"), Some("v2"));
+        assert_eq!(
+            wants_aggregated("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"),
+            Some("v2")
+        );
         assert_eq!(wants_aggregated("application/json"), None);
     }
 }

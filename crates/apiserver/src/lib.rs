@@ -99,7 +99,10 @@ fn serving_sans(config: &Config, service_cidr: Cidr) -> Vec<String> {
     if !config.bind_address.is_unspecified() {
         sans.push(config.bind_address.to_string());
     }
-    sans.extend(["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"].map(String::from));
+    sans.extend(
+        ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"]
+            .map(String::from),
+    );
     sans.push(service_cidr.nth(1).to_string());
     sans.extend(config.tls_sans.iter().cloned());
     let mut seen = std::collections::HashSet::new();
@@ -121,14 +124,16 @@ pub fn node_ips() -> Vec<IpAddr> {
 /// Start the API server: returns once it accepts requests.
 pub async fn start(config: Config, shutdown: watch::Receiver<bool>) -> Result<Started, StartError> {
     let t0 = Instant::now();
-    let service_cidr = Cidr::parse(&config.service_cidr).ok_or_else(|| StartError::ServiceCidr(config.service_cidr.clone()))?;
+    let service_cidr =
+        Cidr::parse(&config.service_cidr).ok_or_else(|| StartError::ServiceCidr(config.service_cidr.clone()))?;
     let store = skiff_store::open(&config.datastore_endpoint, &config.data_dir)?;
     let pki = pki::Pki::load_or_create(&config.tls_dir(), &serving_sans(&config, service_cidr))?;
     let tls = http::server::tls_config(&pki)?;
     let addr = SocketAddr::new(config.bind_address, config.https_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
-    let client_host = if config.bind_address.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { config.bind_address };
+    let client_host =
+        if config.bind_address.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { config.bind_address };
     if let Some(path) = &config.write_kubeconfig {
         let url = format!("https://{}", SocketAddr::new(client_host, addr.port()));
         kubeconfig::write(path, &kubeconfig::render(&url, &pki.ca.cert_pem, &pki.admin))?;
@@ -173,7 +178,9 @@ impl ApiServer {
         match route {
             Route::Health(check) => health(&check, req.uri().query()),
             Route::Version => json_response(StatusCode::OK, &version()),
-            Route::CoreVersions | Route::Groups | Route::Group(_) | Route::ResourceList { .. } => self.discovery(&req, route),
+            Route::CoreVersions | Route::Groups | Route::Group(_) | Route::ResourceList { .. } => {
+                self.discovery(&req, route)
+            }
             Route::OpenApiV3Root => openapi::root(),
             Route::OpenApiV3(path) => openapi::document(&path, req.uri().query()),
             Route::OpenApiV2 => error_response(&ApiError::not_found(&skiff_api::Qualified::new("", "openapi"), "v2")),

@@ -43,7 +43,9 @@ pub fn root() -> Response<Body> {
     let paths: Map<String, Value> = documents()
         .docs
         .iter()
-        .map(|(path, (hash, _))| (path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")})))
+        .map(|(path, (hash, _))| {
+            (path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}))
+        })
         .collect();
     json_response(StatusCode::OK, &json!({"paths": paths}))
 }
@@ -78,9 +80,21 @@ fn path_param(name: &str, description: &str) -> Value {
 
 fn write_params(patch: bool) -> Vec<Value> {
     let mut p = vec![
-        query_param("dryRun", "string", "When present, indicates that modifications should not be persisted. Valid value: All."),
-        query_param("fieldManager", "string", "A name associated with the actor or entity that is making these changes."),
-        query_param("fieldValidation", "string", "How to handle unknown fields in the request: Ignore, Warn or Strict."),
+        query_param(
+            "dryRun",
+            "string",
+            "When present, indicates that modifications should not be persisted. Valid value: All.",
+        ),
+        query_param(
+            "fieldManager",
+            "string",
+            "A name associated with the actor or entity that is making these changes.",
+        ),
+        query_param(
+            "fieldValidation",
+            "string",
+            "How to handle unknown fields in the request: Ignore, Warn or Strict.",
+        ),
     ];
     if patch {
         p.push(query_param("force", "boolean", "Force an apply request to take ownership of conflicting fields."));
@@ -131,14 +145,20 @@ impl Op<'_> {
             "x-kubernetes-group-version-kind": {"group": g, "version": v, "kind": k},
         });
         if let Some((body, types)) = &self.request {
-            let content: Map<String, Value> = types.iter().map(|t| (t.to_string(), json!({"schema": schema_ref(body)}))).collect();
+            let content: Map<String, Value> =
+                types.iter().map(|t| (t.to_string(), json!({"schema": schema_ref(body)}))).collect();
             op["requestBody"] = json!({"content": content, "required": true});
         }
         op
     }
 }
 
-const PATCH_TYPES: &[&str] = &["application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
+const PATCH_TYPES: &[&str] = &[
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+];
 const PATCH_SCHEMA: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 const STATUS_SCHEMA: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
 const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
@@ -160,15 +180,26 @@ fn capitalize(s: &str) -> String {
 
 /// The paths of one resource (collection, item, subresources).
 fn resource_paths(info: &ResourceInfo, paths: &mut Map<String, Value>, roots: &mut Vec<String>) {
-    let prefix = if info.group.is_empty() { format!("/api/{}", info.version) } else { format!("/apis/{}/{}", info.group, info.version) };
-    let tag = format!("{}_{}", if info.group.is_empty() { "core" } else { info.group.split('.').next().unwrap_or("") }, info.version);
+    let prefix = if info.group.is_empty() {
+        format!("/api/{}", info.version)
+    } else {
+        format!("/apis/{}/{}", info.group, info.version)
+    };
+    let tag = format!(
+        "{}_{}",
+        if info.group.is_empty() { "core" } else { info.group.split('.').next().unwrap_or("") },
+        info.version
+    );
     let gvk = (info.group, info.version, info.kind);
     let def = definition_name(info.group, info.version, info.kind);
     let list_def = definition_name(info.group, info.version, &info.list_kind());
     roots.extend([def.clone(), list_def.clone()]);
     let ns = info.namespaced;
     let (coll, item) = if ns {
-        (format!("{prefix}/namespaces/{{namespace}}/{}", info.plural), format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", info.plural))
+        (
+            format!("{prefix}/namespaces/{{namespace}}/{}", info.plural),
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", info.plural),
+        )
     } else {
         (format!("{prefix}/{}", info.plural), format!("{prefix}/{}/{{name}}", info.plural))
     };

@@ -61,12 +61,7 @@ impl Pki {
         pki.serving = match read_pair(dir, "serving-kube-apiserver")? {
             Some(s) if !needs_reissue(&s.cert_pem, sans, dir)? => s,
             _ => {
-                let s = pki.issue(
-                    "kube-apiserver",
-                    &[],
-                    sans,
-                    ExtendedKeyUsagePurpose::ServerAuth,
-                )?;
+                let s = pki.issue("kube-apiserver", &[], sans, ExtendedKeyUsagePurpose::ServerAuth)?;
                 write_pair(dir, "serving-kube-apiserver", &s)?;
                 s
             }

@@ -59,7 +59,11 @@ async fn create_many(server: &Server, ns: &str, total: usize, clients: usize) ->
 }
 
 pub async fn run(skiff: &Path) {
-    println!("skiff control-plane benchmark: {} ({} cores)", skiff.display(), std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "skiff control-plane benchmark: {} ({} cores)",
+        skiff.display(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!();
 
     // Start to ready on an empty data dir (a fresh dir each run: certificates are made too).
@@ -98,14 +102,20 @@ pub async fn run(skiff: &Path) {
     // Get and list throughput.
     let client = s.client().await;
     let window = Duration::from_secs(5);
-    let gets = hammer(&s, window, |api, i| async move {
-        api.get(&format!("cm-{:06}", (i * 7919) % PRELOAD)).await.map(|_| 1)
-    })
-    .await;
+    let gets =
+        hammer(
+            &s,
+            window,
+            |api, i| async move { api.get(&format!("cm-{:06}", (i * 7919) % PRELOAD)).await.map(|_| 1) },
+        )
+        .await;
     line(&format!("get, {CLIENTS} clients"), format!("{:.0} /s", gets as f64 / window.as_secs_f64()), "", "");
     namespace(&client, "listing").await;
     create_many(&s, "listing", 500, CLIENTS).await;
-    let listed = hammer_ns(&s, "listing", window, |api, _| async move { api.list(&ListParams::default()).await.map(|l| l.items.len()) }).await;
+    let listed = hammer_ns(&s, "listing", window, |api, _| async move {
+        api.list(&ListParams::default()).await.map(|l| l.items.len())
+    })
+    .await;
     line(
         &format!("list of 500 objects, {CLIENTS} clients"),
         format!("{:.0} /s", listed as f64 / 500.0 / window.as_secs_f64()),
@@ -115,11 +125,23 @@ pub async fn run(skiff: &Path) {
 
     let w = watch_latency(&s).await;
     line("watch delivery at 1,000 events/s, p50", ms(quantile(&w.delivery, 0.5)), "", "");
-    line("watch delivery at 1,000 events/s, p99", ms(quantile(&w.delivery, 0.99)), "p99 < 5 ms", "k8s 1.20 + etcd p99 10-21 ms; Rusternetes p99 1 s");
+    line(
+        "watch delivery at 1,000 events/s, p99",
+        ms(quantile(&w.delivery, 0.99)),
+        "p99 < 5 ms",
+        "k8s 1.20 + etcd p99 10-21 ms; Rusternetes p99 1 s",
+    );
     line("write to watch event at 1,000/s, p50", ms(quantile(&w.end_to_end, 0.5)), "", "");
-    line("write to watch event at 1,000/s, p99", ms(quantile(&w.end_to_end, 0.99)), "", &format!("fsync on this disk: {}", fsync_figure()));
+    line(
+        "write to watch event at 1,000/s, p99",
+        ms(quantile(&w.end_to_end, 0.99)),
+        "",
+        &format!("fsync on this disk: {}", fsync_figure()),
+    );
     println!();
-    println!("watch delivery: from the writer's acknowledgment to the ADDED event at a watcher (0 if the event came first);");
+    println!(
+        "watch delivery: from the writer's acknowledgment to the ADDED event at a watcher (0 if the event came first);"
+    );
     println!("write to watch event: from just before the create is sent, so it includes the durable write.");
 }
 
@@ -230,7 +252,11 @@ async fn watch_latency(s: &Server) -> WatchLatency {
     };
     let mut seen = 0;
     while seen < EVENTS {
-        let ev = tokio::time::timeout(Duration::from_secs(30), stream.try_next()).await.expect("event in time").expect("watch ok").expect("watch open");
+        let ev = tokio::time::timeout(Duration::from_secs(30), stream.try_next())
+            .await
+            .expect("event in time")
+            .expect("watch ok")
+            .expect("watch open");
         let arrived = Instant::now();
         if let WatchEvent::Added(o) = ev {
             timings.lock().expect("lock").entry(o.metadata.name.expect("name")).or_default().seen = Some(arrived);

@@ -74,9 +74,28 @@ impl Server {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Spawn the process and wait until it serves.
+    /// Spawn the process and wait until it serves. A fresh server whose port was taken in the
+    /// meantime (another test picked it too) retries on a new port.
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(self.log_path()).expect("log file");
+        for _ in 0..5 {
+            match self.try_spawn() {
+                Ok(()) => return,
+                Err(log) if log.contains("Address already in use") => {
+                    self.port = free_port();
+                }
+                Err(log) => panic!("skiff server exited before it was ready:\n{log}"),
+            }
+        }
+        panic!("skiff server found no free port:\n{}", self.log());
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(self.log_path())
+            .expect("log file");
         let started = Instant::now();
         let child = Command::new(&self.bin)
             .arg("server")
@@ -96,18 +115,21 @@ impl Server {
             .spawn()
             .expect("spawn skiff server");
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready()?;
         self.ready_after = started.elapsed();
+        Ok(())
     }
 
-    fn wait_ready(&mut self) {
+    /// Wait for the readiness line; `Err(log)` if the process exited first.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("skiff server exited with {status} before it was ready:\n{}", self.log());
+            if self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some() {
+                self.child = None;
+                return Err(self.log());
             }
             if self.log().contains("ready in") && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return Ok(());
             }
             assert!(Instant::now() < deadline, "skiff server not ready after {START_TIMEOUT:?}:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(1));
@@ -184,8 +206,12 @@ impl Kubectl {
         for m in minors {
             match Kubectl::find(m) {
                 Some(k) => found.push(k),
-                None if std::env::var("CI").as_deref() == Ok("true") => panic!("kubectl {m} is required on CI but not installed"),
-                None => eprintln!("SKIPPING kubectl {m}: not installed (set up /usr/lib/google-cloud-sdk/bin/kubectl.{m})"),
+                None if std::env::var("CI").as_deref() == Ok("true") => {
+                    panic!("kubectl {m} is required on CI but not installed")
+                }
+                None => {
+                    eprintln!("SKIPPING kubectl {m}: not installed (set up /usr/lib/google-cloud-sdk/bin/kubectl.{m})")
+                }
             }
         }
         found
@@ -248,7 +274,13 @@ impl KubectlRun<'_> {
     /// Run kubectl with `args` and `stdin` as its input (`-f -`).
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Ran {
         use std::io::Write;
-        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn kubectl");
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kubectl");
         child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
         Self::finish(args, child.wait_with_output().expect("kubectl output"))
     }

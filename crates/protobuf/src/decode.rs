@@ -55,8 +55,8 @@ impl<'p> Decoder<'p> {
                 continue;
             };
             match &fields[i] {
-                FieldPlan { json: Some(json), keep_empty_string, .. } => {
-                    self.field(def, json, *keep_empty_string, wire_type, &mut r, out)?;
+                plan @ FieldPlan { json: Some(json), .. } => {
+                    self.field(def, json, plan, wire_type, &mut r, out)?;
                 }
                 FieldPlan { inline: Some(inline), .. } => {
                     expect(def, wire_type, LEN)?;
@@ -74,7 +74,7 @@ impl<'p> Decoder<'p> {
         &mut self,
         def: &FieldDef,
         json: &str,
-        keep_empty_string: bool,
+        plan: &FieldPlan,
         wire_type: u8,
         r: &mut Reader<'_>,
         out: &mut Map<String, Value>,
@@ -117,7 +117,9 @@ impl<'p> Decoder<'p> {
             return Ok(());
         }
         match self.value(def, wire_type, r)? {
-            Some(Value::String(s)) if s.is_empty() && !keep_empty_string => {}
+            Some(Value::String(s)) if s.is_empty() && !plan.keep_empty_string => {}
+            Some(Value::Bool(false)) if plan.omit_zero => {}
+            Some(Value::Number(n)) if plan.omit_zero && n.as_i64() == Some(0) => {}
             Some(v) => {
                 out.insert(json.to_string(), v);
             }

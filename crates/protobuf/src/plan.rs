@@ -22,6 +22,63 @@ const KEEP_EMPTY_STRING: &[(&str, &str)] = &[
     ("io.k8s.api.core.v1.PersistentVolumeClaimSpec", "volumeAttributesClassName"),
 ];
 
+/// Integer and boolean fields that are plain values (not pointers) in the Go types, tagged
+/// `omitempty`: Go writes their zero on the wire, but zero means unset, and defaulting must
+/// still apply (a probe's `timeoutSeconds: 0` becomes 1), so a zero is dropped. Pointer fields
+/// (`replicas`, `automountServiceAccountToken`, ...) keep their zero: it is a value.
+/// (definition, property)
+const OMIT_ZERO: &[(&str, &str)] = &[
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "generation"),
+    ("io.k8s.api.core.v1.PodSpec", "hostNetwork"),
+    ("io.k8s.api.core.v1.PodSpec", "hostPID"),
+    ("io.k8s.api.core.v1.PodSpec", "hostIPC"),
+    ("io.k8s.api.core.v1.Container", "stdin"),
+    ("io.k8s.api.core.v1.Container", "stdinOnce"),
+    ("io.k8s.api.core.v1.Container", "tty"),
+    ("io.k8s.api.core.v1.EphemeralContainer", "stdin"),
+    ("io.k8s.api.core.v1.EphemeralContainer", "stdinOnce"),
+    ("io.k8s.api.core.v1.EphemeralContainer", "tty"),
+    ("io.k8s.api.core.v1.ContainerPort", "hostPort"),
+    ("io.k8s.api.core.v1.VolumeMount", "readOnly"),
+    ("io.k8s.api.core.v1.Probe", "initialDelaySeconds"),
+    ("io.k8s.api.core.v1.Probe", "timeoutSeconds"),
+    ("io.k8s.api.core.v1.Probe", "periodSeconds"),
+    ("io.k8s.api.core.v1.Probe", "successThreshold"),
+    ("io.k8s.api.core.v1.Probe", "failureThreshold"),
+    ("io.k8s.api.core.v1.ServicePort", "nodePort"),
+    ("io.k8s.api.core.v1.ServiceSpec", "healthCheckNodePort"),
+    ("io.k8s.api.core.v1.ServiceSpec", "publishNotReadyAddresses"),
+    ("io.k8s.api.core.v1.NodeSpec", "unschedulable"),
+    ("io.k8s.api.core.v1.Event", "count"),
+    ("io.k8s.api.apps.v1.DeploymentSpec", "minReadySeconds"),
+    ("io.k8s.api.apps.v1.DeploymentSpec", "paused"),
+    ("io.k8s.api.apps.v1.ReplicaSetSpec", "minReadySeconds"),
+    ("io.k8s.api.apps.v1.StatefulSetSpec", "minReadySeconds"),
+    ("io.k8s.api.apps.v1.DaemonSetSpec", "minReadySeconds"),
+    ("io.k8s.api.apps.v1.DeploymentStatus", "observedGeneration"),
+    ("io.k8s.api.apps.v1.DeploymentStatus", "replicas"),
+    ("io.k8s.api.apps.v1.DeploymentStatus", "updatedReplicas"),
+    ("io.k8s.api.apps.v1.DeploymentStatus", "readyReplicas"),
+    ("io.k8s.api.apps.v1.DeploymentStatus", "availableReplicas"),
+    ("io.k8s.api.apps.v1.DeploymentStatus", "unavailableReplicas"),
+    ("io.k8s.api.apps.v1.ReplicaSetStatus", "fullyLabeledReplicas"),
+    ("io.k8s.api.apps.v1.ReplicaSetStatus", "readyReplicas"),
+    ("io.k8s.api.apps.v1.ReplicaSetStatus", "availableReplicas"),
+    ("io.k8s.api.apps.v1.ReplicaSetStatus", "observedGeneration"),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", "observedGeneration"),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", "readyReplicas"),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", "currentReplicas"),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", "updatedReplicas"),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", "availableReplicas"),
+    ("io.k8s.api.apps.v1.DaemonSetStatus", "observedGeneration"),
+    ("io.k8s.api.apps.v1.DaemonSetStatus", "updatedNumberScheduled"),
+    ("io.k8s.api.apps.v1.DaemonSetStatus", "numberAvailable"),
+    ("io.k8s.api.apps.v1.DaemonSetStatus", "numberUnavailable"),
+    ("io.k8s.api.batch.v1.JobStatus", "active"),
+    ("io.k8s.api.batch.v1.JobStatus", "succeeded"),
+    ("io.k8s.api.batch.v1.JobStatus", "failed"),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// A JSON object of the fields with JSON properties.
@@ -37,6 +94,8 @@ pub struct FieldPlan {
     /// The JSON property; `None` for fields the definition does not have.
     pub json: Option<&'static str>,
     pub keep_empty_string: bool,
+    /// A zero integer or false is dropped (see [`OMIT_ZERO`]).
+    pub omit_zero: bool,
     /// For a Go struct embedded with `json:",inline"` (`Volume.VolumeSource`,
     /// `Probe.ProbeHandler`, `...LocalObjectReference`): proto nests it as a message field, JSON
     /// spreads its fields into the parent. These are the embedded message's fields, named
@@ -120,7 +179,7 @@ fn build() -> Plan {
 }
 
 fn unnamed() -> FieldPlan {
-    FieldPlan { json: None, keep_empty_string: false, inline: None }
+    FieldPlan { json: None, keep_empty_string: false, omit_zero: false, inline: None }
 }
 
 /// Names the fields of `message` against `def` (its own definition, or its parent's when it is
@@ -129,7 +188,8 @@ fn name_fields(table: &Table, shapes: &[Shape], message: usize, def: &Definition
     let plan_field = |f: &FieldDef| {
         if let Some(json) = json_property(def.properties.iter().copied(), f.name) {
             let keep_empty_string = KEEP_EMPTY_STRING.contains(&(def.name, json));
-            return FieldPlan { json: Some(json), keep_empty_string, inline: None };
+            let omit_zero = OMIT_ZERO.contains(&(def.name, json));
+            return FieldPlan { json: Some(json), keep_empty_string, omit_zero, inline: None };
         }
         // A singular object field without a property of its own is an embedded struct when its
         // fields are properties of this definition. (Fields newer than the definition match
@@ -138,7 +198,7 @@ fn name_fields(table: &Table, shapes: &[Shape], message: usize, def: &Definition
         if let Some(m) = embedded.filter(|_| depth < 4) {
             let inline = name_fields(table, shapes, m, def, depth + 1);
             if inline.iter().any(|p| p.json.is_some() || p.inline.is_some()) {
-                return FieldPlan { json: None, keep_empty_string: false, inline: Some(inline) };
+                return FieldPlan { json: None, keep_empty_string: false, omit_zero: false, inline: Some(inline) };
             }
         }
         unnamed()

@@ -70,7 +70,8 @@ pub struct ServerArgs {
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s.split_once('-').ok_or_else(|| format!("{s:?} is not a range like 30000-32767"))?;
-    let (a, b): (u16, u16) = (a.trim().parse().map_err(|e| format!("{a:?}: {e}"))?, b.trim().parse().map_err(|e| format!("{b:?}: {e}"))?);
+    let (a, b): (u16, u16) =
+        (a.trim().parse().map_err(|e| format!("{a:?}: {e}"))?, b.trim().parse().map_err(|e| format!("{b:?}: {e}"))?);
     if a == 0 || a > b {
         return Err(format!("{s:?} is not a valid port range"));
     }

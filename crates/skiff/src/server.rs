@@ -22,7 +22,10 @@ fn config(args: &ServerArgs) -> ServerConfig {
 }
 
 pub fn run(args: ServerArgs) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("starting the runtime: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let started = skiff_apiserver::start(config(&args), stop_rx).await.map_err(|e| e.to_string())?;

@@ -15,7 +15,10 @@ fn server() -> Server {
 }
 
 fn cm(name: &str) -> ConfigMap {
-    serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}})).unwrap()
+    serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}}),
+    )
+    .unwrap()
 }
 
 /// The Status of a failed call.
@@ -112,12 +115,14 @@ async fn patches_of_every_kind() {
     assert_eq!(out.metadata.generation, Some(2), "metadata change keeps generation");
 
     // Server-side apply owns what it sets; another manager's change to it conflicts.
-    let apply = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}});
+    let apply =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}});
     let out = deploys.patch("web", &PatchParams::apply("team-a").force(), &Patch::Apply(&apply)).await.unwrap();
     assert_eq!(out.spec.unwrap().replicas, Some(2));
     let managers: Vec<String> = out.metadata.managed_fields.unwrap().iter().filter_map(|m| m.manager.clone()).collect();
     assert!(managers.contains(&"team-a".to_string()), "{managers:?}");
-    let other = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 7}});
+    let other =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 7}});
     let e = status(deploys.patch("web", &PatchParams::apply("team-b"), &Patch::Apply(&other)).await.unwrap_err());
     assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
     assert!(e.message.contains(r#"conflict with "team-a""#), "{}", e.message);
@@ -158,7 +163,11 @@ async fn watch_from_a_resource_version_and_with_selectors() {
 
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.expect("event in time").unwrap().unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("event in time")
+            .unwrap()
+            .unwrap();
         match ev {
             WatchEvent::Added(o) => seen.push(("ADDED", o.metadata.name.unwrap())),
             WatchEvent::Modified(o) => seen.push(("MODIFIED", o.metadata.name.unwrap())),
@@ -169,7 +178,6 @@ async fn watch_from_a_resource_version_and_with_selectors() {
     }
     let w = "watched".to_string();
     assert_eq!(seen, vec![("ADDED", w.clone()), ("MODIFIED", w.clone()), ("DELETED", w)]);
-
 }
 
 #[tokio::test]
@@ -236,13 +244,24 @@ async fn finalizers_hold_deletion_and_namespaces_terminate() {
 async fn services_get_cluster_ips_that_do_not_change() {
     let s = server();
     let services: Api<Service> = Api::namespaced(s.client().await, "default");
-    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})).unwrap();
+    let svc: Service = serde_json::from_value(
+        json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+    )
+    .unwrap();
     let created = services.create(&PostParams::default(), &svc).await.unwrap();
     let spec = created.spec.unwrap();
     let ip = spec.cluster_ip.unwrap();
     assert!(ip.starts_with("10.43."), "{ip}");
-    assert_eq!(spec.ports.unwrap()[0].target_port, Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80)));
-    let e = status(services.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"clusterIP": "10.43.9.9"}}))).await.unwrap_err());
+    assert_eq!(
+        spec.ports.unwrap()[0].target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80))
+    );
+    let e = status(
+        services
+            .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"clusterIP": "10.43.9.9"}})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 422);
     let kubernetes = services.get("kubernetes").await.unwrap();
     assert_eq!(kubernetes.spec.unwrap().cluster_ip.as_deref(), Some("10.43.0.1"));
@@ -270,4 +289,46 @@ async fn a_restart_keeps_objects_and_certificates() {
         Err(kube::Error::Api(e)) => assert_eq!(e.code, 410),
         other => panic!("expected 410 Gone, got {other:?}"),
     }
+}
+
+/// The admin kubeconfig, with its client certificate swapped for `token` (or no credentials).
+async fn client_with(s: &Server, token: Option<&str>) -> kube::Client {
+    let mut kubeconfig = kube::config::Kubeconfig::read_from(s.kubeconfig()).unwrap();
+    for named in &mut kubeconfig.auth_infos {
+        if let Some(auth) = named.auth_info.as_mut() {
+            auth.client_certificate_data = None;
+            auth.client_key_data = None;
+            auth.token = token.map(|t| t.to_string().into());
+        }
+    }
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+#[tokio::test]
+async fn anonymous_requests_get_401_and_tokens_authenticate() {
+    let dir = tempfile_dir();
+    let tokens = dir.join("tokens.csv");
+    std::fs::write(&tokens, "s3cr3t-token,alice,1001,\"dev\"\n").unwrap();
+    let s = Server::start_with(
+        std::path::Path::new(env!("CARGO_BIN_EXE_skiff")),
+        &["--token-auth-file", tokens.to_str().unwrap()],
+    );
+
+    let anonymous: Api<ConfigMap> = Api::namespaced(client_with(&s, None).await, "default");
+    let e = status(anonymous.list(&ListParams::default()).await.unwrap_err());
+    assert_eq!((e.code, e.reason.as_str()), (401, "Unauthorized"));
+
+    let wrong: Api<ConfigMap> = Api::namespaced(client_with(&s, Some("nope")).await, "default");
+    assert_eq!(status(wrong.list(&ListParams::default()).await.unwrap_err()).code, 401);
+
+    let alice: Api<ConfigMap> = Api::namespaced(client_with(&s, Some("s3cr3t-token")).await, "default");
+    alice.create(&PostParams::default(), &cm("by-token")).await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("skiff-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }

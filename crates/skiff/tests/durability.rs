@@ -21,7 +21,8 @@ async fn acknowledged_creates_survive_sigkill() {
         writers.push(tokio::spawn(async move {
             for i in 0.. {
                 let name = format!("c-{w}-{i}");
-                let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": name}, "data": {"n": i.to_string()}})).unwrap();
+                let cm: ConfigMap =
+                    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"n": i.to_string()}})).unwrap();
                 match cms.create(&PostParams::default(), &cm).await {
                     Ok(_) => acked.lock().unwrap().push(name),
                     // The server is gone: stop writing.
@@ -43,5 +44,11 @@ async fn acknowledged_creates_survive_sigkill() {
     let stored: std::collections::HashSet<String> =
         cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
     let lost: Vec<&String> = acked.iter().filter(|n| !stored.contains(*n)).collect();
-    assert!(lost.is_empty(), "{} of {} acknowledged creates were lost, e.g. {:?}", lost.len(), acked.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged creates were lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
 }

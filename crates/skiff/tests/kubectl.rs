@@ -29,10 +29,28 @@ fn acceptance(kubectl: &Kubectl) {
     k.run_stdin(&["apply", "-n", "demo", "-f", "-"], WEB_APP).ok();
     k.run_stdin(&["apply", "-n", "demo", "-f", "-"], STORAGE).ok();
     let wide = k.run(&["get", "deploy", "-n", "demo", "-o", "wide"]).ok();
-    assert!(wide.stdout.contains("web-app") && wide.stdout.contains("nginx:1.24") && wide.stdout.contains("app=web-app"), "{}", wide.stdout);
+    assert!(
+        wide.stdout.contains("web-app") && wide.stdout.contains("nginx:1.24") && wide.stdout.contains("app=web-app"),
+        "{}",
+        wide.stdout
+    );
     let yaml = k.run(&["get", "deploy", "web-app", "-n", "demo", "-o", "yaml"]).ok();
-    assert!(yaml.stdout.contains("maxSurge: 1") && yaml.stdout.contains("progressDeadlineSeconds: 600"), "{}", yaml.stdout);
-    let jp = k.run(&["get", "deploy", "web-app", "-n", "demo", "-o", "jsonpath={.spec.replicas}/{.spec.template.spec.containers[0].resources.limits.memory}"]).ok();
+    assert!(
+        yaml.stdout.contains("maxSurge: 1") && yaml.stdout.contains("progressDeadlineSeconds: 600"),
+        "{}",
+        yaml.stdout
+    );
+    let jp = k
+        .run(&[
+            "get",
+            "deploy",
+            "web-app",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.replicas}/{.spec.template.spec.containers[0].resources.limits.memory}",
+        ])
+        .ok();
     assert_eq!(jp.stdout, "3/256Mi");
     let pvc = k.run(&["get", "pvc", "database-pvc", "-n", "demo"]).ok();
     assert!(pvc.stdout.contains("fast-storage") && pvc.stdout.contains("Pending"), "{}", pvc.stdout);
@@ -49,23 +67,65 @@ fn acceptance(kubectl: &Kubectl) {
 
     // Server-side apply takes over the fields it sets.
     k.run_stdin(&["apply", "--server-side", "--force-conflicts", "-n", "demo", "-f", "-"], &edited).ok();
-    let managers = k.run(&["get", "deploy", "web-app", "-n", "demo", "-o", "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}"]).ok();
+    let managers = k
+        .run(&[
+            "get",
+            "deploy",
+            "web-app",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
+        ])
+        .ok();
     assert!(managers.stdout.contains("kubectl:Apply"), "{}", managers.stdout);
 
     // Patches of each type.
-    k.run(&["patch", "deploy", "web-app", "-n", "demo", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"web-app","image":"nginx:1.26"}]}}}}"#]).ok();
-    k.run(&["patch", "deploy", "web-app", "-n", "demo", "--type", "merge", "-p", r#"{"spec":{"minReadySeconds":5}}"#]).ok();
-    k.run(&["patch", "deploy", "web-app", "-n", "demo", "--type", "json", "-p", r#"[{"op":"replace","path":"/spec/revisionHistoryLimit","value":3}]"#]).ok();
+    k.run(&[
+        "patch",
+        "deploy",
+        "web-app",
+        "-n",
+        "demo",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"web-app","image":"nginx:1.26"}]}}}}"#,
+    ])
+    .ok();
+    k.run(&["patch", "deploy", "web-app", "-n", "demo", "--type", "merge", "-p", r#"{"spec":{"minReadySeconds":5}}"#])
+        .ok();
+    k.run(&[
+        "patch",
+        "deploy",
+        "web-app",
+        "-n",
+        "demo",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/revisionHistoryLimit","value":3}]"#,
+    ])
+    .ok();
     let patched = k.run(&["get", "deploy", "web-app", "-n", "demo", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.minReadySeconds} {.spec.revisionHistoryLimit} {.spec.template.spec.containers[0].ports[0].containerPort}"]).ok();
     assert_eq!(patched.stdout, "nginx:1.26 5 3 80", "strategic patch merged the container by name");
 
     k.run(&["label", "deploy", "web-app", "-n", "demo", "tier=frontend"]).ok();
     k.run(&["annotate", "deploy", "web-app", "-n", "demo", "owner=team-a"]).ok();
     k.run(&["scale", "deploy", "web-app", "-n", "demo", "--replicas=5"]).ok();
-    let meta = k.run(&["get", "deploy", "web-app", "-n", "demo", "-o", "jsonpath={.metadata.labels.tier} {.metadata.annotations.owner} {.spec.replicas}"]).ok();
+    let meta = k
+        .run(&[
+            "get",
+            "deploy",
+            "web-app",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.metadata.labels.tier} {.metadata.annotations.owner} {.spec.replicas}",
+        ])
+        .ok();
     assert_eq!(meta.stdout, "frontend team-a 5");
 
-    k.run(&["create", "configmap", "settings", "-n", "demo", "--from-literal=mode=fast", "--from-literal=level=3"]).ok();
+    k.run(&["create", "configmap", "settings", "-n", "demo", "--from-literal=mode=fast", "--from-literal=level=3"])
+        .ok();
     k.run(&["create", "secret", "generic", "creds", "-n", "demo", "--from-literal=password=s3cret"]).ok();
     let cm = k.run(&["get", "cm", "settings", "-n", "demo", "-o", "jsonpath={.data.mode}"]).ok();
     assert_eq!(cm.stdout, "fast");
@@ -85,7 +145,11 @@ fn acceptance(kubectl: &Kubectl) {
     assert!(printed.contains("settings") && printed.contains("later"), "get -w output:\n{printed}");
 
     let explain = k.run(&["explain", "deployment.spec.strategy"]).ok();
-    assert!(explain.stdout.contains("rollingUpdate") && explain.stdout.contains("DeploymentStrategy"), "{}", explain.stdout);
+    assert!(
+        explain.stdout.contains("rollingUpdate") && explain.stdout.contains("DeploymentStrategy"),
+        "{}",
+        explain.stdout
+    );
 
     let resources = k.run(&["api-resources"]).ok();
     for line in ["deployments", "deploy", "apps/v1", "configmaps", "customresourcedefinitions"] {

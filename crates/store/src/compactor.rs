@@ -15,10 +15,10 @@ pub fn spawn(backend: Arc<dyn Backend>, interval: Duration) -> tokio::task::Join
         tick.tick().await;
         loop {
             tick.tick().await;
-            if previous > backend.compacted_revision() {
-                if let Err(e) = backend.compact(previous).await {
-                    tracing::warn!(revision = previous, error = %e, "compaction failed");
-                }
+            if previous > backend.compacted_revision()
+                && let Err(e) = backend.compact(previous).await
+            {
+                tracing::warn!(revision = previous, error = %e, "compaction failed");
             }
             previous = backend.current_revision();
         }

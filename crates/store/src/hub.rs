@@ -54,7 +54,12 @@ impl Hub {
     }
 
     /// Start a watch of `prefix` from just after `after`.
-    pub async fn watch(&self, source: Arc<dyn History>, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
+    pub async fn watch(
+        &self,
+        source: Arc<dyn History>,
+        prefix: &str,
+        after: Revision,
+    ) -> Result<WatchStream, StoreError> {
         let live = self.live.subscribe();
         let compacted = source.compacted_revision();
         if after < compacted {

@@ -103,7 +103,13 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Keys starting with `prefix` and sorting after `after` (if given), as of `revision`
     /// (0 = current), at most `limit` of them (0 = all).
-    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize, revision: Revision) -> Result<ListResult, StoreError>;
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        revision: Revision,
+    ) -> Result<ListResult, StoreError>;
 
     /// Create a key that must not exist. Returns the new revision.
     async fn create(&self, key: &str, value: Bytes) -> Result<Revision, StoreError>;
@@ -136,9 +142,7 @@ pub fn open(endpoint: &str, data_dir: &std::path::Path) -> Result<Arc<dyn Backen
     if endpoint == "memory://" {
         return Ok(Arc::new(memory::MemoryBackend::new()));
     }
-    Err(StoreError::Io(format!(
-        "unsupported datastore endpoint {endpoint:?}: expected sqlite://PATH or memory://"
-    )))
+    Err(StoreError::Io(format!("unsupported datastore endpoint {endpoint:?}: expected sqlite://PATH or memory://")))
 }
 
 /// The exclusive upper bound of the keys starting with `prefix`.

@@ -47,7 +47,14 @@ impl State {
         self.at(key, self.current)
     }
 
-    fn append(&mut self, key: &str, value: Bytes, deleted: bool, create_rev: Option<Revision>, prev_rev: Revision) -> Row {
+    fn append(
+        &mut self,
+        key: &str,
+        value: Bytes,
+        deleted: bool,
+        create_rev: Option<Revision>,
+        prev_rev: Revision,
+    ) -> Row {
         self.current += 1;
         let row = Row {
             rev: self.current,
@@ -162,7 +169,13 @@ impl Backend for MemoryBackend {
         Ok(self.shared.lock().latest(key).map(kv))
     }
 
-    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize, revision: Revision) -> Result<ListResult, StoreError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        revision: Revision,
+    ) -> Result<ListResult, StoreError> {
         let s = self.shared.lock();
         let revision = if revision == 0 { s.current } else { revision };
         if revision < s.compacted {

@@ -37,11 +37,7 @@ impl FieldSelector {
             } else {
                 return Err(SelectorError(format!("invalid selector: '{s}'; can't understand '{term}'")));
             };
-            requirements.push(FieldRequirement {
-                field: field.trim().to_string(),
-                value: unescape(value),
-                negate,
-            });
+            requirements.push(FieldRequirement { field: field.trim().to_string(), value: unescape(value), negate });
         }
         Ok(FieldSelector { requirements })
     }

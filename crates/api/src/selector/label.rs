@@ -66,9 +66,7 @@ impl LabelSelector {
     /// A selector that matches nothing (upstream's `labels.Nothing()`), for a nil selector where
     /// "nothing" is the rule, e.g. a PDB without one.
     pub fn nothing() -> Self {
-        LabelSelector {
-            requirements: vec![Requirement { key: String::new(), op: Op::In, values: BTreeSet::new() }],
-        }
+        LabelSelector { requirements: vec![Requirement { key: String::new(), op: Op::In, values: BTreeSet::new() }] }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -132,16 +130,24 @@ fn requirement(key: &str, op: Op, values: Vec<String>) -> Result<Requirement, Se
     }
     match op {
         Op::In | Op::NotIn if values.is_empty() => {
-            return Err(SelectorError("values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty".into()));
+            return Err(SelectorError(
+                "values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty".into(),
+            ));
         }
         Op::Equals | Op::NotEquals if values.len() != 1 => {
-            return Err(SelectorError("values: Invalid value: exact-match compatibility requires one single value".into()));
+            return Err(SelectorError(
+                "values: Invalid value: exact-match compatibility requires one single value".into(),
+            ));
         }
         Op::Exists | Op::DoesNotExist if !values.is_empty() => {
-            return Err(SelectorError("values: Invalid value: values set must be empty for exists and does not exist".into()));
+            return Err(SelectorError(
+                "values: Invalid value: values set must be empty for exists and does not exist".into(),
+            ));
         }
         Op::GreaterThan | Op::LessThan if values.len() != 1 || values[0].parse::<i64>().is_err() => {
-            return Err(SelectorError("values: Invalid value: for 'Gt', 'Lt' operators, exactly one integer value is required".into()));
+            return Err(SelectorError(
+                "values: Invalid value: for 'Gt', 'Lt' operators, exactly one integer value is required".into(),
+            ));
         }
         _ => {}
     }
@@ -294,7 +300,9 @@ impl Parser {
     fn ident(&mut self, after: &str) -> Result<String, SelectorError> {
         match self.next() {
             Some(Tok::Ident(s)) => Ok(s),
-            other => Err(self.err(&format!("found '{}', expected: identifier after {after}", describe(other.as_ref())))),
+            other => {
+                Err(self.err(&format!("found '{}', expected: identifier after {after}", describe(other.as_ref()))))
+            }
         }
     }
 
@@ -339,7 +347,11 @@ impl Parser {
             match self.next() {
                 Some(Tok::Ident(v)) => values.push(v),
                 Some(Tok::Close) if values.is_empty() => return Ok(vec![String::new()]),
-                other => return Err(self.err(&format!("found '{}', expected: ',', ')' or identifier", describe(other.as_ref())))),
+                other => {
+                    return Err(
+                        self.err(&format!("found '{}', expected: ',', ')' or identifier", describe(other.as_ref())))
+                    );
+                }
             }
             match self.next() {
                 Some(Tok::Comma) => continue,

@@ -135,11 +135,7 @@ fn validate_owner_references(refs: Option<&Value>, path: &FieldPath) -> FieldErr
         }
     }
     if controllers > 1 {
-        errs.push(FieldError::invalid(
-            path,
-            Value::Null,
-            "Only one reference can have Controller set to true",
-        ));
+        errs.push(FieldError::invalid(path, Value::Null, "Only one reference can have Controller set to true"));
     }
     errs
 }

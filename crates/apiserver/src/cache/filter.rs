@@ -1,8 +1,8 @@
 //! Which objects a list or watch selects: namespace, label selector and field selector.
 
+use skiff_api::ApiError;
 use skiff_api::resources::ResourceInfo;
 use skiff_api::selector::{FieldSelector, LabelSelector};
-use skiff_api::ApiError;
 
 use super::object::CachedObject;
 
@@ -16,7 +16,12 @@ pub struct Filter {
 
 impl Filter {
     /// A filter for `info`; field labels the kind does not support are a 400, as upstream.
-    pub fn new(info: &ResourceInfo, namespace: Option<&str>, labels: LabelSelector, fields: &FieldSelector) -> Result<Self, ApiError> {
+    pub fn new(
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        labels: LabelSelector,
+        fields: &FieldSelector,
+    ) -> Result<Self, ApiError> {
         let mut resolved = Vec::new();
         for r in &fields.requirements {
             let Some(path) = info.field_path(&r.field) else {
@@ -28,10 +33,10 @@ impl Filter {
     }
 
     pub fn matches(&self, o: &CachedObject) -> bool {
-        if let Some(ns) = &self.namespace {
-            if &*o.namespace != ns {
-                return false;
-            }
+        if let Some(ns) = &self.namespace
+            && &*o.namespace != ns
+        {
+            return false;
         }
         self.fields.iter().all(|(path, value, negate)| (o.field(path) == value) != *negate)
             && self.labels.matches(|k| o.label(k))

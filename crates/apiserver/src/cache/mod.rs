@@ -171,7 +171,9 @@ impl Cache {
         match tokio::time::timeout(FRESHNESS_WAIT, wait).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(ApiError::service_unavailable("the watch cache is not running")),
-            Err(_) => Err(ApiError::timeout(format!("Too large resource version: {rev}, current: {}", self.revision()))),
+            Err(_) => {
+                Err(ApiError::timeout(format!("Too large resource version: {rev}, current: {}", self.revision())))
+            }
         }
     }
 
@@ -242,7 +244,8 @@ mod tests {
         let r1 = store.create(&key(info, "default", "a"), cm("a", json!({}))).await.unwrap();
         let r2 = store.create(&key(info, "default", "b"), cm("b", json!({}))).await.unwrap();
         cache.wait_for(r2).await.unwrap();
-        let (_, mut rx, _) = cache.resource(info).watch(Filter::default(), false, Start::After(r1), cache.revision()).unwrap();
+        let (_, mut rx, _) =
+            cache.resource(info).watch(Filter::default(), false, Start::After(r1), cache.revision()).unwrap();
         match next(&mut rx).await {
             WatchItem::Event(EventType::Added, o) => assert_eq!(o.rev, r2),
             other => panic!("{other:?}"),

@@ -12,8 +12,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::mpsc;
 
-use super::object::CachedObject;
 use super::filter::Filter;
+use super::object::CachedObject;
 
 /// Events kept per resource for watches resuming from an older resourceVersion.
 const EVENT_WINDOW: usize = 4096;
@@ -151,10 +151,10 @@ impl ResourceCache {
             None => true,
             Some(item) => w.tx.try_send(item).is_ok(),
         });
-        if s.window.len() == EVENT_WINDOW {
-            if let Some((r, _)) = s.window.pop_front() {
-                s.floor = r;
-            }
+        if s.window.len() == EVENT_WINDOW
+            && let Some((r, _)) = s.window.pop_front()
+        {
+            s.floor = r;
         }
         s.window.push_back((rev, event));
         s.rev = rev;
@@ -221,7 +221,8 @@ impl ResourceCache {
                 return false;
             }
             // A full queue just skips this bookmark; a closed one means the client left.
-            !w.bookmarks || !matches!(w.tx.try_send(WatchItem::Bookmark(rev)), Err(mpsc::error::TrySendError::Closed(_)))
+            !w.bookmarks
+                || !matches!(w.tx.try_send(WatchItem::Bookmark(rev)), Err(mpsc::error::TrySendError::Closed(_)))
         });
     }
 

@@ -64,7 +64,9 @@ pub async fn delete(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
     let opts = options(ctx, &body)?;
     match ctx.api.delete_object(ctx.info, &ctx.namespace, ctx.name(), &opts).await? {
         Deleted::Pending(obj) => Ok(respond::object(ctx.info, ctx.output, StatusCode::OK, &obj, ctx.include)),
-        Deleted::Gone(obj) if returns_object(ctx.info) => Ok(respond::object(ctx.info, ctx.output, StatusCode::OK, &obj, ctx.include)),
+        Deleted::Gone(obj) if returns_object(ctx.info) => {
+            Ok(respond::object(ctx.info, ctx.output, StatusCode::OK, &obj, ctx.include))
+        }
         Deleted::Gone(obj) => Ok(json_response(
             StatusCode::OK,
             &success_status(Some((ctx.name(), ctx.info.group, ctx.info.plural, object::uid(&obj)))),

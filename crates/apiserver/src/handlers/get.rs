@@ -9,8 +9,8 @@ use std::sync::Arc;
 use base64::Engine;
 use http::Response;
 use serde_json::{Value, json};
-use skiff_api::selector::{FieldSelector, LabelSelector};
 use skiff_api::ApiError;
+use skiff_api::selector::{FieldSelector, LabelSelector};
 use skiff_store::StoreError;
 
 use super::Ctx;
@@ -33,7 +33,10 @@ enum Freshness {
 }
 
 fn parse_rv(s: &str) -> Result<i64, ApiError> {
-    s.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| ApiError::bad_request(format!("invalid resource version: {s}")))
+    s.parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 0)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid resource version: {s}")))
 }
 
 fn freshness(ctx: &Ctx, paginated: bool) -> Result<Freshness, ApiError> {
@@ -41,13 +44,17 @@ fn freshness(ctx: &Ctx, paginated: bool) -> Result<Freshness, ApiError> {
     let m = ctx.query.get("resourceVersionMatch").unwrap_or("");
     Ok(match (rv, m) {
         ("", "") => Freshness::Latest,
-        ("", _) => return Err(ApiError::bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided")),
+        ("", _) => {
+            return Err(ApiError::bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided"));
+        }
         ("0", "" | "NotOlderThan") => Freshness::Any,
         (rv, "NotOlderThan") => Freshness::NotOlderThan(parse_rv(rv)?),
         (rv, "Exact") => {
             let rv = parse_rv(rv)?;
             if rv == 0 {
-                return Err(ApiError::bad_request("resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\""));
+                return Err(ApiError::bad_request(
+                    "resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\"",
+                ));
             }
             Freshness::Exact(rv)
         }
@@ -80,8 +87,10 @@ pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
 
 /// The selectors of a list or watch as a filter.
 pub fn filter(ctx: &Ctx) -> Result<Filter, ApiError> {
-    let labels = LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let labels = LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Filter::new(ctx.info, Some(&ctx.namespace), labels, &fields)
 }
 
@@ -93,7 +102,9 @@ fn encode_continue(rev: i64, last_key: &str) -> String {
 
 fn decode_continue(token: &str, prefix: &str) -> Result<(i64, String), ApiError> {
     let bad = |why: &str| ApiError::bad_request(format!("continue key is not valid: {why}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| bad("not base64"))?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad("not base64"))?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad("not JSON"))?;
     let rv = v["rv"].as_i64().filter(|r| *r > 0).ok_or_else(|| bad("no resource version"))?;
     let start = v["start"].as_str().ok_or_else(|| bad("no start key"))?;
@@ -166,7 +177,8 @@ fn page_from_cache(ctx: &Ctx, filter: &Filter, prefix: &str, after: Option<Strin
     let state = ctx.api.cache.resource(ctx.info).read();
     let rev = applied.max(state.rev);
     let start = after.map(|k| format!("{k}\0")).unwrap_or_else(|| prefix.to_string());
-    let matching = state.objects.range(start..prefix_end(prefix)).map(|(_, o)| o).filter(|o| filter.matches(o)).cloned();
+    let matching =
+        state.objects.range(start..prefix_end(prefix)).map(|(_, o)| o).filter(|o| filter.matches(o)).cloned();
     Page::collect(ctx, rev, limit, matching)
 }
 
@@ -180,7 +192,14 @@ fn prefix_end(prefix: &str) -> String {
 
 /// A page at an exact revision: from the cache if the resource has not changed since, else
 /// from the store's history.
-async fn page_at(ctx: &Ctx, filter: &Filter, prefix: &str, after: Option<String>, limit: usize, rev: i64) -> Result<Page, ApiError> {
+async fn page_at(
+    ctx: &Ctx,
+    filter: &Filter,
+    prefix: &str,
+    after: Option<String>,
+    limit: usize,
+    rev: i64,
+) -> Result<Page, ApiError> {
     let unchanged = {
         let state = ctx.api.cache.resource(ctx.info).read();
         state.rev <= rev && ctx.api.cache.revision() >= rev
@@ -202,10 +221,10 @@ async fn page_at(ctx: &Ctx, filter: &Filter, prefix: &str, after: Option<String>
             other => store_error(ctx.info, "", other),
         })?;
         for kv in &listed.kvs {
-            if let Ok(o) = CachedObject::from_stored(ctx.info, &kv.value, kv.mod_revision) {
-                if filter.matches(&o) {
-                    matching.push(Arc::new(o));
-                }
+            if let Ok(o) = CachedObject::from_stored(ctx.info, &kv.value, kv.mod_revision)
+                && filter.matches(&o)
+            {
+                matching.push(Arc::new(o));
             }
         }
         // One extra match tells whether another page follows.

@@ -54,7 +54,12 @@ impl Ctx {
     }
 
     pub fn write_options(&self) -> Result<WriteOptions, ApiError> {
-        Ok(WriteOptions { dry_run: dry_run(&self.query)?, validation: FieldValidation::parse(self.query.get("fieldValidation"))?, manager: self.field_manager()?, applied: false })
+        Ok(WriteOptions {
+            dry_run: dry_run(&self.query)?,
+            validation: FieldValidation::parse(self.query.get("fieldValidation"))?,
+            manager: self.field_manager()?,
+            applied: false,
+        })
     }
 
     /// `?fieldManager=`, else the first part of the User-Agent, as upstream defaults it.
@@ -96,7 +101,12 @@ fn not_found() -> ApiError {
     e
 }
 
-async fn route<B>(api: Arc<ApiServer>, req: Request<B>, path: ResourcePath, user: User) -> Result<Response<Body>, ApiError>
+async fn route<B>(
+    api: Arc<ApiServer>,
+    req: Request<B>,
+    path: ResourcePath,
+    user: User,
+) -> Result<Response<Body>, ApiError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -134,10 +144,18 @@ where
         (&Method::GET, true, Some(Subresource::Scale)) => scale::get(&ctx).await,
         (&Method::GET, true, None | Some(Subresource::Status)) if watch => watch::watch(&ctx).await,
         (&Method::GET, true, None | Some(Subresource::Status)) => get::get(&ctx).await,
-        (&Method::POST, false, None) if !needs_namespace => create::create(&ctx, read_body(body).await?, content_type(&ctx)?).await,
-        (&Method::POST, true, Some(Subresource::Binding)) => pods::bind(&ctx, read_body(body).await?, content_type(&ctx)?).await,
-        (&Method::POST, true, Some(Subresource::Eviction)) => pods::evict(&ctx, read_body(body).await?, content_type(&ctx)?).await,
-        (&Method::PUT, true, Some(Subresource::Scale)) => scale::update(&ctx, read_body(body).await?, content_type(&ctx)?).await,
+        (&Method::POST, false, None) if !needs_namespace => {
+            create::create(&ctx, read_body(body).await?, content_type(&ctx)?).await
+        }
+        (&Method::POST, true, Some(Subresource::Binding)) => {
+            pods::bind(&ctx, read_body(body).await?, content_type(&ctx)?).await
+        }
+        (&Method::POST, true, Some(Subresource::Eviction)) => {
+            pods::evict(&ctx, read_body(body).await?, content_type(&ctx)?).await
+        }
+        (&Method::PUT, true, Some(Subresource::Scale)) => {
+            scale::update(&ctx, read_body(body).await?, content_type(&ctx)?).await
+        }
         (&Method::PUT, true, None | Some(Subresource::Status) | Some(Subresource::Finalize)) if !needs_namespace => {
             update::update(&ctx, read_body(body).await?, content_type(&ctx)?).await
         }
@@ -194,10 +212,14 @@ pub fn parse_body(body: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     match format {
-        BodyFormat::Protobuf => skiff_protobuf::decode(body).map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}"))),
+        BodyFormat::Protobuf => {
+            skiff_protobuf::decode(body).map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}")))
+        }
         BodyFormat::Yaml | BodyFormat::ApplyPatch => {
-            let text = std::str::from_utf8(body).map_err(|e| ApiError::bad_request(format!("the request body is not UTF-8: {e}")))?;
-            serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+            let text = std::str::from_utf8(body)
+                .map_err(|e| ApiError::bad_request(format!("the request body is not UTF-8: {e}")))?;
+            serde_saphyr::from_str::<Value>(text)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
         }
         _ => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("json parse error: {e}"))),
     }
@@ -227,7 +249,9 @@ pub fn decode_object(ctx: &Ctx, body: &[u8], format: BodyFormat, expect: (&str, 
     }
     match map.get("kind").and_then(Value::as_str) {
         Some(k) if k != kind => {
-            return Err(ApiError::bad_request(format!("the kind in the data ({k}) does not match the expected kind ({kind})")));
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({kind})"
+            )));
         }
         Some(_) => {}
         None => {
@@ -236,7 +260,9 @@ pub fn decode_object(ctx: &Ctx, body: &[u8], format: BodyFormat, expect: (&str, 
     }
     let ns = object::namespace(&obj);
     if ctx.info.namespaced && !ns.is_empty() && ns != ctx.namespace {
-        return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     Ok(obj)
 }

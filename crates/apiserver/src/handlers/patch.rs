@@ -4,9 +4,9 @@
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde_json::Value;
+use skiff_api::ApiError;
 use skiff_api::resources::{ResourceInfo, Subresource};
 use skiff_api::status::{Cause, Details};
-use skiff_api::ApiError;
 use skiff_patch::PatchError;
 
 use super::respond::{self, add_warnings};
@@ -23,22 +23,29 @@ pub fn patch_error(e: PatchError) -> ApiError {
             code: 422,
             reason: "Invalid",
             message: m.clone(),
-            details: Some(Details {
+            details: Some(Box::new(Details {
                 causes: vec![Cause { reason: "FieldValueInvalid".into(), message: m, field: String::new() }],
                 ..Details::default()
-            }),
+            })),
         },
         PatchError::Failed(m) => ApiError { code: 500, reason: "", message: m, details: None },
     }
 }
 
 /// Apply a (non-apply) patch document to an object of `kind` in `group/version`.
-pub fn apply_patch(group: &str, version: &str, kind: &str, format: BodyFormat, current: &Value, patch: &Value) -> Result<Value, ApiError> {
+pub fn apply_patch(
+    group: &str,
+    version: &str,
+    kind: &str,
+    format: BodyFormat,
+    current: &Value,
+    patch: &Value,
+) -> Result<Value, ApiError> {
     let out = match format {
         BodyFormat::JsonPatch => skiff_patch::json_patch(current, patch),
         BodyFormat::MergePatch => skiff_patch::merge_patch(current, patch),
         BodyFormat::StrategicMergePatch => {
-            let Some(schema) = skiff_patch::schemas().root(group, version, kind) else {
+            let Some(schema) = skiff_patch::schema::kind_schema(group, version, kind) else {
                 return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
             };
             skiff_patch::strategic_merge_patch(current, patch, schema)

@@ -7,7 +7,7 @@ use skiff_api::resources::{ResourceInfo, Subresource};
 use skiff_api::status::Cause;
 use skiff_api::{ApiError, object};
 use skiff_patch::apply::ApplyError;
-use skiff_patch::schema::schemas;
+use skiff_patch::schema::kind_schema;
 
 use super::respond::{self, add_warnings};
 use super::{Ctx, parse_body};
@@ -21,9 +21,18 @@ fn apply_error(info: &ResourceInfo, name: &str, e: ApplyError) -> ApiError {
         ApplyError::Conflicts(conflicts) => {
             let causes = conflicts
                 .iter()
-                .map(|c| Cause { reason: "FieldManagerConflict".into(), message: c.cause_message(), field: c.field.clone() })
+                .map(|c| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: c.cause_message(),
+                    field: c.field.clone(),
+                })
                 .collect();
-            ApiError::conflict_message(&info.qualified_resource(), name, ApplyError::Conflicts(conflicts).to_string(), causes)
+            ApiError::conflict_message(
+                &info.qualified_resource(),
+                name,
+                ApplyError::Conflicts(conflicts).to_string(),
+                causes,
+            )
         }
         ApplyError::ManagedFieldsInConfig => ApiError::bad_request("metadata.managedFields must be nil"),
         ApplyError::Invalid(why) => {
@@ -53,13 +62,18 @@ fn check_config(ctx: &Ctx, config: &Value) -> Result<(), ApiError> {
     match map.get("kind").and_then(Value::as_str) {
         None | Some("") => return Err(ApiError::bad_request("invalid object type: kind must be set")),
         Some(k) if k != kind => {
-            return Err(ApiError::bad_request(format!("the kind in the data ({k}) does not match the expected kind ({kind})")));
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({kind})"
+            )));
         }
         _ => {}
     }
     let name = object::name(config);
     if !name.is_empty() && name != ctx.name() {
-        return Err(ApiError::bad_request(format!("the name of the object ({name}) does not match the name on the URL ({})", ctx.name())));
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({name}) does not match the name on the URL ({})",
+            ctx.name()
+        )));
     }
     Ok(())
 }
@@ -79,7 +93,8 @@ pub async fn apply(ctx: &Ctx, body: &[u8]) -> Result<Response<Body>, ApiError> {
     let info = ctx.info;
     let name = ctx.name().to_string();
     let sub = (ctx.sub == Some(Subresource::Status)).then_some("status");
-    let schema = schemas().root(info.group, info.version, info.kind).ok_or_else(|| ApiError::unsupported_media_type("application/apply-patch+yaml"))?;
+    let schema = kind_schema(info.group, info.version, info.kind)
+        .ok_or_else(|| ApiError::unsupported_media_type("application/apply-patch+yaml"))?;
     let api_version = info.api_version();
     let reset = reset_paths(info, sub);
     let run = |live: Option<&Value>| {

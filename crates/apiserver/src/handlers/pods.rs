@@ -11,11 +11,14 @@ use skiff_api::{ApiError, Qualified, object, registry};
 use super::{Ctx, decode_object, respond::json_response};
 use crate::http::Body;
 use crate::http::negotiate::BodyFormat;
-use crate::registry::delete::DeleteOptions;
 use crate::registry::Target;
+use crate::registry::delete::DeleteOptions;
 
 fn created() -> Response<Body> {
-    json_response(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}))
+    json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    )
 }
 
 fn pods() -> Qualified {
@@ -36,23 +39,39 @@ pub async fn bind(ctx: &Ctx, body: Bytes, format: BodyFormat) -> Result<Response
     let binding = decode_object(ctx, &body, format, ("v1", "Binding"))?;
     let name = ctx.name().to_string();
     if !object::name(&binding).is_empty() && object::name(&binding) != name {
-        return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({name})", object::name(&binding))));
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            object::name(&binding)
+        )));
     }
     let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
     let kind = binding["target"]["kind"].as_str().unwrap_or("");
     if node.is_empty() || !(kind.is_empty() || kind == "Node") {
-        let errs = vec![skiff_api::FieldError::invalid(&skiff_api::FieldPath::new("target"), binding["target"].clone(), "must name a Node")].into();
+        let errs = vec![skiff_api::FieldError::invalid(
+            &skiff_api::FieldPath::new("target"),
+            binding["target"].clone(),
+            "must name a Node",
+        )]
+        .into();
         return Err(ApiError::invalid(&Qualified::new("", "Binding"), &name, &errs));
     }
     let opts = ctx.write_options()?;
     ctx.api
         .update_object(ctx.info, &ctx.namespace, &name, Target::Internal, &opts, |cur| {
             if object::deletion_timestamp(cur).is_some() {
-                return Err(ApiError::conflict(&pods(), &name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
+                return Err(ApiError::conflict(
+                    &pods(),
+                    &name,
+                    &format!("pod {name} is being deleted, cannot be assigned to a host"),
+                ));
             }
             let assigned = cur["spec"]["nodeName"].as_str().unwrap_or("");
             if !assigned.is_empty() {
-                return Err(ApiError::conflict(&pods(), &name, &format!("pod {name} is already assigned to node {assigned:?}")));
+                return Err(ApiError::conflict(
+                    &pods(),
+                    &name,
+                    &format!("pod {name} is already assigned to node {assigned:?}"),
+                ));
             }
             let mut next = cur.clone();
             next["spec"]["nodeName"] = node.clone().into();
@@ -70,7 +89,8 @@ pub async fn evict(ctx: &Ctx, body: Bytes, format: BodyFormat) -> Result<Respons
         Err(_) => decode_object(ctx, &body, format, ("policy/v1beta1", "Eviction"))?,
     };
     let name = ctx.name().to_string();
-    let pod = ctx.api.current(ctx.info, &ctx.namespace, &name).await?.ok_or_else(|| ApiError::not_found(&pods(), &name))?;
+    let pod =
+        ctx.api.current(ctx.info, &ctx.namespace, &name).await?.ok_or_else(|| ApiError::not_found(&pods(), &name))?;
     let pod = pod.value();
     let opts = eviction_delete_options(&eviction);
     let terminal_or_pending = matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed" | "Pending"));
@@ -115,19 +135,27 @@ async fn check_budgets(ctx: &Ctx, pod: &Value, dry_run: bool) -> Result<(), ApiE
         .filter(|o| *o.namespace == ctx.namespace)
         .map(|o| o.value())
         .filter(|pdb| {
-            LabelSelector::from_structured(&pdb["spec"]["selector"]).ok().flatten().is_some_and(|s| !s.is_empty() && s.matches_object(pod))
+            LabelSelector::from_structured(&pdb["spec"]["selector"])
+                .ok()
+                .flatten()
+                .is_some_and(|s| !s.is_empty() && s.matches_object(pod))
         })
         .collect();
     let pdb = match matching.as_slice() {
         [] => return Ok(()),
         [one] => one,
         _ => {
-            return Err(ApiError::internal("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."));
+            return Err(ApiError::internal(
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ));
         }
     };
     let pdb_name = object::name(pdb).to_string();
     if pdb["status"]["observedGeneration"].as_i64().unwrap_or(0) < object::generation(pdb) {
-        return Err(too_many("Cannot evict pod as it would violate the pod's disruption budget.".into(), Some(format!("The disruption budget {pdb_name} is still being processed by the server."))));
+        return Err(too_many(
+            "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+            Some(format!("The disruption budget {pdb_name} is still being processed by the server.")),
+        ));
     }
     let allowed = pdb["status"]["disruptionsAllowed"].as_i64().unwrap_or(0);
     if allowed <= 0 {
@@ -142,7 +170,12 @@ async fn check_budgets(ctx: &Ctx, pod: &Value, dry_run: bool) -> Result<(), ApiE
         return Ok(());
     }
     let pod_name = object::name(pod).to_string();
-    let opts = crate::registry::WriteOptions { dry_run: false, validation: crate::registry::FieldValidation::Ignore, manager: "skiff-eviction".into(), applied: false };
+    let opts = crate::registry::WriteOptions {
+        dry_run: false,
+        validation: crate::registry::FieldValidation::Ignore,
+        manager: "skiff-eviction".into(),
+        applied: false,
+    };
     ctx.api
         .update_object(pdb_info, &ctx.namespace, &pdb_name, Target::Internal, &opts, |cur| {
             let allowed = cur["status"]["disruptionsAllowed"].as_i64().unwrap_or(0);

@@ -16,7 +16,8 @@ pub const JSON: &str = "application/json";
 pub fn bytes_response(status: StatusCode, content_type: &str, body: Bytes) -> Response<Body> {
     let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static(JSON)));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static(JSON)));
     r
 }
 
@@ -61,7 +62,7 @@ pub fn object(info: &ResourceInfo, output: Output, status: StatusCode, v: &Value
     match output {
         Output::Json => json_response(status, v),
         Output::Yaml => yaml_response(status, v),
-        Output::Table(version) => json_response(status, &table(info, version, &[v.clone()], None, include)),
+        Output::Table(version) => json_response(status, &table(info, version, std::slice::from_ref(v), None, include)),
         Output::Metadata(version) => json_response(status, &partial_metadata(v, version)),
     }
 }
@@ -104,7 +105,13 @@ impl ListMeta {
 }
 
 /// Encode a list of cached objects.
-pub fn list(info: &ResourceInfo, output: Output, items: &[std::sync::Arc<CachedObject>], meta: &ListMeta, include: Include) -> Response<Body> {
+pub fn list(
+    info: &ResourceInfo,
+    output: Output,
+    items: &[std::sync::Arc<CachedObject>],
+    meta: &ListMeta,
+    include: Include,
+) -> Response<Body> {
     match output {
         Output::Json => {
             // Items are spliced in as their cached bytes: no re-encoding per object.
@@ -124,7 +131,10 @@ pub fn list(info: &ResourceInfo, output: Output, items: &[std::sync::Arc<CachedO
         }
         Output::Yaml => {
             let values: Vec<Value> = items.iter().map(|o| served_value(info, o.value())).collect();
-            yaml_response(StatusCode::OK, &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": meta.to_json(), "items": values}))
+            yaml_response(
+                StatusCode::OK,
+                &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": meta.to_json(), "items": values}),
+            )
         }
         Output::Table(version) => {
             let values: Vec<Value> = items.iter().map(|o| served_value(info, o.value())).collect();
@@ -168,7 +178,13 @@ pub fn partial_metadata(v: &Value, version: &str) -> Value {
 }
 
 /// A `meta.k8s.io` Table of objects, with the kind's columns.
-pub fn table(info: &ResourceInfo, version: &str, objects: &[Value], meta: Option<&ListMeta>, include: Include) -> Value {
+pub fn table(
+    info: &ResourceInfo,
+    version: &str,
+    objects: &[Value],
+    meta: Option<&ListMeta>,
+    include: Include,
+) -> Value {
     let now = skiff_api::time::now_secs();
     let columns: Vec<Value> = info.strategy.table_columns().iter().map(|c| c.to_json()).collect();
     let rows: Vec<Value> = objects

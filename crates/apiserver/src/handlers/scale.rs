@@ -47,7 +47,12 @@ pub fn to_scale(obj: &Value) -> Value {
 fn replicas_of(ctx: &Ctx, scale: &Value) -> Result<i64, ApiError> {
     let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
     if replicas < 0 {
-        let errs: FieldErrors = vec![FieldError::invalid(&FieldPath::new("spec").child("replicas"), replicas, "must be greater than or equal to 0")].into();
+        let errs: FieldErrors = vec![FieldError::invalid(
+            &FieldPath::new("spec").child("replicas"),
+            replicas,
+            "must be greater than or equal to 0",
+        )]
+        .into();
         return Err(ApiError::invalid(&Qualified::new("autoscaling", "Scale"), ctx.name(), &errs));
     }
     Ok(replicas)
@@ -74,11 +79,19 @@ pub async fn update(ctx: &Ctx, body: Bytes, format: BodyFormat) -> Result<Respon
     let replicas = replicas_of(ctx, &scale)?;
     let rv = object::resource_version(&scale).to_string();
     let opts = ctx.write_options()?;
-    let written = ctx.api.update_object(ctx.info, &ctx.namespace, ctx.name(), Target::Main, &opts, |cur| Ok(rescale(cur, replicas, &rv))).await?;
+    let written = ctx
+        .api
+        .update_object(ctx.info, &ctx.namespace, ctx.name(), Target::Main, &opts, |cur| Ok(rescale(cur, replicas, &rv)))
+        .await?;
     Ok(json_response(StatusCode::OK, &to_scale(&written.object)))
 }
 
-pub async fn patch(ctx: &Ctx, doc: &Value, format: BodyFormat, opts: &WriteOptions) -> Result<Response<Body>, ApiError> {
+pub async fn patch(
+    ctx: &Ctx,
+    doc: &Value,
+    format: BodyFormat,
+    opts: &WriteOptions,
+) -> Result<Response<Body>, ApiError> {
     let written = ctx
         .api
         .update_object(ctx.info, &ctx.namespace, ctx.name(), Target::Main, opts, |cur| {

@@ -15,7 +15,17 @@ use crate::registry::{Target, Written, store_error};
 
 /// Kinds upstream lets a PUT create when the object does not exist.
 fn allows_create_on_update(plural: &str) -> bool {
-    matches!(plural, "endpoints" | "events" | "leases" | "limitranges" | "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings")
+    matches!(
+        plural,
+        "endpoints"
+            | "events"
+            | "leases"
+            | "limitranges"
+            | "roles"
+            | "rolebindings"
+            | "clusterroles"
+            | "clusterrolebindings"
+    )
 }
 
 pub async fn update(ctx: &Ctx, body: Bytes, format: BodyFormat) -> Result<Response<Body>, ApiError> {
@@ -35,7 +45,8 @@ pub async fn update(ctx: &Ctx, body: Bytes, format: BodyFormat) -> Result<Respon
         Some(Subresource::Finalize) => finalize(ctx, obj, &opts).await?,
         sub => {
             let target = if sub == Some(Subresource::Status) { Target::Status } else { Target::Main };
-            let result = ctx.api.update_object(ctx.info, &ctx.namespace, &name, target, &opts, |_| Ok(obj.clone())).await;
+            let result =
+                ctx.api.update_object(ctx.info, &ctx.namespace, &name, target, &opts, |_| Ok(obj.clone())).await;
             match result {
                 Err(e) if e.code == 404 && target == Target::Main && allows_create_on_update(ctx.info.plural) => {
                     object::remove(&mut obj, "resourceVersion");

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderValue, Response, header};
 use serde_json::json;
-use skiff_api::resources::ResourceInfo;
 use skiff_api::ApiError;
+use skiff_api::resources::ResourceInfo;
 use tokio::sync::mpsc;
 
 use super::Ctx;
@@ -36,7 +36,9 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     }
     let bookmarks = ctx.query.flag("allowWatchBookmarks");
     let timeout = match ctx.query.non_empty("timeoutSeconds") {
-        Some(t) => Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?),
+        Some(t) => {
+            Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?)
+        }
         None => default_timeout(),
     };
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
@@ -90,7 +92,8 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             let requested = rv.to_string();
             tokio::spawn(async move {
                 let e = ApiError::gone(format!("too old resource version: {requested} ({floor})"));
-                let _ = stream.tx.send(envelope("ERROR", &serde_json::to_vec(&e.to_status()).unwrap_or_default())).await;
+                let _ =
+                    stream.tx.send(envelope("ERROR", &serde_json::to_vec(&e.to_status()).unwrap_or_default())).await;
             });
         }
     }
@@ -146,10 +149,13 @@ impl Stream {
     fn object(&self, o: &CachedObject) -> Bytes {
         match self.output {
             Output::Json | Output::Yaml => served_json(self.info, o),
-            Output::Table(v) => {
-                Bytes::from(serde_json::to_vec(&table(self.info, v, &[served_value(self.info, o.value())], None, self.include)).unwrap_or_default())
+            Output::Table(v) => Bytes::from(
+                serde_json::to_vec(&table(self.info, v, &[served_value(self.info, o.value())], None, self.include))
+                    .unwrap_or_default(),
+            ),
+            Output::Metadata(v) => {
+                Bytes::from(serde_json::to_vec(&partial_metadata(&o.value(), v)).unwrap_or_default())
             }
-            Output::Metadata(v) => Bytes::from(serde_json::to_vec(&partial_metadata(&o.value(), v)).unwrap_or_default()),
         }
     }
 
@@ -162,6 +168,8 @@ impl Stream {
             Output::Metadata(v) => ("PartialObjectMetadata".to_string(), format!("meta.k8s.io/{v}")),
             _ => (self.info.kind.to_string(), self.info.api_version()),
         };
-        Bytes::from(serde_json::to_vec(&json!({"kind": kind, "apiVersion": api_version, "metadata": meta})).unwrap_or_default())
+        Bytes::from(
+            serde_json::to_vec(&json!({"kind": kind, "apiVersion": api_version, "metadata": meta})).unwrap_or_default(),
+        )
     }
 }

@@ -43,9 +43,7 @@ pub fn output(accept: Option<&str>) -> Result<Output, ApiError> {
             _ => continue,
         }
     }
-    Err(ApiError::not_acceptable(
-        "only the following media types are accepted: application/json, application/yaml",
-    ))
+    Err(ApiError::not_acceptable("only the following media types are accepted: application/json, application/yaml"))
 }
 
 /// The format of a request body.

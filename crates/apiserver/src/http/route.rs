@@ -24,7 +24,10 @@ pub enum Route {
     /// `/apis/<group>`
     Group(String),
     /// `/api/v1`, `/apis/<group>/<version>`
-    ResourceList { group: String, version: String },
+    ResourceList {
+        group: String,
+        version: String,
+    },
     OpenApiV3Root,
     OpenApiV3(String),
     OpenApiV2,
@@ -39,7 +42,9 @@ pub fn parse(path: &str) -> Route {
     let trimmed = path.trim_end_matches('/');
     let parts: Vec<&str> = trimmed.split('/').filter(|p| !p.is_empty()).collect();
     match parts.as_slice() {
-        [h @ ("healthz" | "livez" | "readyz"), rest @ ..] => Route::Health(std::iter::once(*h).chain(rest.iter().copied()).collect::<Vec<_>>().join("/")),
+        [h @ ("healthz" | "livez" | "readyz"), rest @ ..] => {
+            Route::Health(std::iter::once(*h).chain(rest.iter().copied()).collect::<Vec<_>>().join("/"))
+        }
         ["version"] => Route::Version,
         ["api"] => Route::CoreVersions,
         ["apis"] => Route::Groups,
@@ -110,13 +115,19 @@ mod tests {
         assert_eq!(r.subresource.as_deref(), Some("status"));
 
         let r = res("/apis/apps/v1/deployments");
-        assert_eq!((r.group.as_str(), r.resource.as_str(), r.namespace.clone(), r.name.clone()), ("apps", "deployments", None, None));
+        assert_eq!(
+            (r.group.as_str(), r.resource.as_str(), r.namespace.clone(), r.name.clone()),
+            ("apps", "deployments", None, None)
+        );
 
         let r = res("/api/v1/namespaces/demo");
         assert_eq!((r.resource.as_str(), r.name.as_deref(), r.namespace.clone()), ("namespaces", Some("demo"), None));
 
         let r = res("/api/v1/namespaces/demo/finalize");
-        assert_eq!((r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref()), ("namespaces", Some("demo"), Some("finalize")));
+        assert_eq!(
+            (r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref()),
+            ("namespaces", Some("demo"), Some("finalize"))
+        );
 
         let r = res("/api/v1/namespaces");
         assert_eq!((r.resource.as_str(), r.name.clone()), ("namespaces", None));

@@ -57,7 +57,12 @@ pub fn tls_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, TlsError> {
 }
 
 /// Accept connections until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, api: Arc<ApiServer>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    api: Arc<ApiServer>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let accepted = tokio::select! {
@@ -85,7 +90,8 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, api: A
                 }
                 Err(_) => return,
             };
-            let user = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| user_from_certificate(c));
+            let user =
+                tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| user_from_certificate(c));
             let service = service_fn(move |req| {
                 let api = api.clone();
                 let user = user.clone();

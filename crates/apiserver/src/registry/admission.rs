@@ -13,7 +13,12 @@ pub const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-publi
 
 impl ApiServer {
     /// Refuse creating a namespaced object where its namespace is missing or terminating.
-    pub(crate) async fn check_namespace(&self, info: &ResourceInfo, namespace: &str, name: &str) -> Result<(), ApiError> {
+    pub(crate) async fn check_namespace(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
         if !info.namespaced {
             return Ok(());
         }

@@ -61,18 +61,32 @@ fn pod_grace(pod: &Value, requested: Option<i64>) -> Option<i64> {
 }
 
 impl ApiServer {
-    pub(crate) async fn delete_object(&self, info: &ResourceInfo, namespace: &str, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
+    pub(crate) async fn delete_object(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
         let is_namespace = info.plural == "namespaces" && info.group.is_empty();
         if is_namespace && IMMORTAL_NAMESPACES.contains(&name) {
-            return Err(ApiError::forbidden(&Qualified::new("", "namespaces"), name, "this namespace may not be deleted"));
+            return Err(ApiError::forbidden(
+                &Qualified::new("", "namespaces"),
+                name,
+                "this namespace may not be deleted",
+            ));
         }
         let key = cache::key(info, namespace, name);
         for _ in 0..UPDATE_RETRIES {
-            let current = self.current(info, namespace, name).await?.ok_or_else(|| ApiError::not_found(&info.qualified_resource(), name))?;
+            let current = self
+                .current(info, namespace, name)
+                .await?
+                .ok_or_else(|| ApiError::not_found(&info.qualified_resource(), name))?;
             let cur = served_value(info, current.value());
             check_preconditions(info, name, &cur, opts)?;
 
-            let grace = if info.plural == "pods" && info.group.is_empty() { pod_grace(&cur, opts.grace_period) } else { None };
+            let grace =
+                if info.plural == "pods" && info.group.is_empty() { pod_grace(&cur, opts.grace_period) } else { None };
             let mut finalizers = object::finalizers(&cur);
             let wanted = match opts.propagation {
                 Some(Propagation::Orphan) => Some("orphan"),
@@ -83,7 +97,8 @@ impl ApiServer {
                 finalizers.retain(|x| x != "orphan" && x != "foregroundDeletion");
                 finalizers.push(f.to_string());
             }
-            let namespace_finalizers = is_namespace && cur["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+            let namespace_finalizers =
+                is_namespace && cur["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
             let pending = !finalizers.is_empty() || grace.is_some() || namespace_finalizers;
 
             if !pending {
@@ -128,27 +143,31 @@ impl ApiServer {
                 Err(e) => return Err(store_error(info, name, e)),
             }
         }
-        Err(ApiError::conflict(&info.qualified_resource(), name, "the object is being modified too often; please try again"))
+        Err(ApiError::conflict(
+            &info.qualified_resource(),
+            name,
+            "the object is being modified too often; please try again",
+        ))
     }
 }
 
 fn check_preconditions(info: &ResourceInfo, name: &str, cur: &Value, opts: &DeleteOptions) -> Result<(), ApiError> {
     let conflict = |why: String| ApiError::conflict(&info.qualified_resource(), name, &why);
-    if let Some(uid) = &opts.precondition_uid {
-        if uid != object::uid(cur) {
-            return Err(conflict(format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                object::uid(cur)
-            )));
-        }
+    if let Some(uid) = &opts.precondition_uid
+        && uid != object::uid(cur)
+    {
+        return Err(conflict(format!(
+            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+            object::uid(cur)
+        )));
     }
-    if let Some(rv) = &opts.precondition_rv {
-        if rv != object::resource_version(cur) {
-            return Err(conflict(format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                object::resource_version(cur)
-            )));
-        }
+    if let Some(rv) = &opts.precondition_rv
+        && rv != object::resource_version(cur)
+    {
+        return Err(conflict(format!(
+            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+            object::resource_version(cur)
+        )));
     }
     Ok(())
 }
@@ -160,7 +179,8 @@ mod tests {
 
     #[test]
     fn pods_on_a_node_get_a_grace_period() {
-        let bound = json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 10}, "status": {"phase": "Running"}});
+        let bound =
+            json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 10}, "status": {"phase": "Running"}});
         assert_eq!(pod_grace(&bound, None), Some(10));
         assert_eq!(pod_grace(&bound, Some(0)), None);
         assert_eq!(pod_grace(&json!({"spec": {}}), None), None);

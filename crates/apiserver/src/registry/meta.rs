@@ -2,9 +2,9 @@
 //! client sent (upstream's `rest.BeforeCreate` / `rest.BeforeUpdate`).
 
 use serde_json::{Map, Value};
+use skiff_api::ApiError;
 use skiff_api::object::{self, meta_mut};
 use skiff_api::resources::ResourceInfo;
-use skiff_api::ApiError;
 
 /// Characters upstream uses for generated name suffixes (no vowels, no look-alikes).
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";

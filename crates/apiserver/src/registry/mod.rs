@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::Value;
+use skiff_api::ApiError;
 use skiff_api::object;
 use skiff_api::resources::ResourceInfo;
 use skiff_api::strategy::{AdmitError, Operation};
-use skiff_api::ApiError;
 use skiff_store::StoreError;
 
 use crate::ApiServer;
@@ -115,7 +115,13 @@ fn with_rv(mut v: Value, rev: i64) -> Value {
 }
 
 /// Decode, default and validate through the kind's strategy, turning its errors into Status.
-fn admit(info: &ResourceInfo, op: Operation, obj: Value, old: Option<&Value>, opts: &WriteOptions) -> Result<(Value, Vec<String>), ApiError> {
+fn admit(
+    info: &ResourceInfo,
+    op: Operation,
+    obj: Value,
+    old: Option<&Value>,
+    opts: &WriteOptions,
+) -> Result<(Value, Vec<String>), ApiError> {
     let name = object::name(&obj).to_string();
     let cannot_handle = |why: String| {
         ApiError::bad_request(format!(
@@ -140,14 +146,25 @@ fn admit(info: &ResourceInfo, op: Operation, obj: Value, old: Option<&Value>, op
 
 impl ApiServer {
     /// The stored object, read after the cache has caught up with every acknowledged write.
-    pub(crate) async fn current(&self, info: &ResourceInfo, namespace: &str, name: &str) -> Result<Option<Arc<CachedObject>>, ApiError> {
+    pub(crate) async fn current(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<CachedObject>>, ApiError> {
         self.cache.wait_fresh().await?;
         let key = cache::key(info, namespace, name);
         Ok(self.cache.resource(info).read().objects.get(&key).cloned())
     }
 
     /// Create an object (served shape) in `namespace`.
-    pub(crate) async fn create_object(&self, info: &ResourceInfo, namespace: &str, mut obj: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+    pub(crate) async fn create_object(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         meta::prepare_create(info, &mut obj, namespace)?;
         let name = object::name(&obj).to_string();
         self.check_namespace(info, namespace, &name).await?;
@@ -168,7 +185,8 @@ impl ApiServer {
             return Ok(Written { object: obj, created: true, warnings });
         }
         let key = cache::key(info, namespace, &name);
-        let rev = self.store.create(&key, encode_for_store(info, &obj)).await.map_err(|e| store_error(info, &name, e))?;
+        let rev =
+            self.store.create(&key, encode_for_store(info, &obj)).await.map_err(|e| store_error(info, &name, e))?;
         Ok(Written { object: with_rv(obj, rev), created: true, warnings })
     }
 
@@ -186,7 +204,10 @@ impl ApiServer {
     ) -> Result<Written, ApiError> {
         let key = cache::key(info, namespace, name);
         for _ in 0..UPDATE_RETRIES {
-            let current = self.current(info, namespace, name).await?.ok_or_else(|| ApiError::not_found(&info.qualified_resource(), name))?;
+            let current = self
+                .current(info, namespace, name)
+                .await?
+                .ok_or_else(|| ApiError::not_found(&info.qualified_resource(), name))?;
             let old = served_value(info, current.value());
             let mut new = change(&old)?;
             let requested_rv = object::resource_version(&new);
@@ -208,7 +229,13 @@ impl ApiServer {
                 }
             };
             if !opts.applied && target != Target::Internal {
-                crate::managed::record_update(info, Some(&old), &mut new, &opts.manager, (target == Target::Status).then_some("status"));
+                crate::managed::record_update(
+                    info,
+                    Some(&old),
+                    &mut new,
+                    &opts.manager,
+                    (target == Target::Status).then_some("status"),
+                );
             }
 
             let _alloc = if target == Target::Main && info.plural == "services" && info.group.is_empty() {
@@ -246,7 +273,12 @@ impl ApiServer {
     }
 
     /// Fill a service's cluster IP and node ports; the caller holds the allocation lock.
-    async fn allocate_service(&self, info: &ResourceInfo, svc: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+    async fn allocate_service(
+        &self,
+        info: &ResourceInfo,
+        svc: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         self.cache.wait_fresh().await?;
         let mut used = services::InUse::default();
         for o in self.cache.resource(info).read().objects.values() {

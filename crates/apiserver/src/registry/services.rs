@@ -80,7 +80,13 @@ fn random_from(range: std::ops::Range<u32>) -> u32 {
 
 /// Give a service what it needs: a cluster IP (unless headless or ExternalName) and node ports
 /// for NodePort/LoadBalancer services. `old` is the stored service on updates.
-pub fn allocate(svc: &mut Value, old: Option<&Value>, used: &InUse, cidr: Cidr, ports: (u16, u16)) -> Result<(), FieldErrors> {
+pub fn allocate(
+    svc: &mut Value,
+    old: Option<&Value>,
+    used: &InUse,
+    cidr: Cidr,
+    ports: (u16, u16),
+) -> Result<(), FieldErrors> {
     let mut errs = FieldErrors::new();
     let spec_path = FieldPath::new("spec");
     let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else { return Ok(()) };
@@ -106,7 +112,11 @@ pub fn allocate(svc: &mut Value, old: Option<&Value>, used: &InUse, cidr: Cidr, 
                     match pick {
                         Some(ip) => ip.to_string(),
                         None => {
-                            errs.push(FieldError::invalid(&spec_path.child("clusterIPs"), Value::Null, "failed to allocate IP: range is full"));
+                            errs.push(FieldError::invalid(
+                                &spec_path.child("clusterIPs"),
+                                Value::Null,
+                                "failed to allocate IP: range is full",
+                            ));
                             return Err(errs);
                         }
                     }
@@ -156,13 +166,19 @@ pub fn allocate(svc: &mut Value, old: Option<&Value>, used: &InUse, cidr: Cidr, 
         let list = spec.get_mut("ports").and_then(Value::as_array_mut);
         for (i, p) in list.into_iter().flatten().enumerate() {
             let requested = p.get("nodePort").and_then(Value::as_u64).map(|n| n as u16);
-            let keep = p.get("port").and_then(Value::as_i64).and_then(|port| old_ports.iter().find(|(op, _)| *op == port).map(|(_, np)| *np));
+            let keep = p
+                .get("port")
+                .and_then(Value::as_i64)
+                .and_then(|port| old_ports.iter().find(|(op, _)| *op == port).map(|(_, np)| *np));
             let chosen = match requested.or(keep) {
                 Some(n) if n < ports.0 || n > ports.1 => {
                     errs.push(FieldError::invalid(
                         &spec_path.child("ports").index(i).child("nodePort"),
                         n,
-                        format!("provided port is not in the valid range. The range of valid ports is {}-{}", ports.0, ports.1),
+                        format!(
+                            "provided port is not in the valid range. The range of valid ports is {}-{}",
+                            ports.0, ports.1
+                        ),
                     ));
                     continue;
                 }
@@ -184,7 +200,11 @@ pub fn allocate(svc: &mut Value, old: Option<&Value>, used: &InUse, cidr: Cidr, 
                     match pick {
                         Some(n) => n,
                         None => {
-                            errs.push(FieldError::invalid(&spec_path.child("ports").index(i).child("nodePort"), Value::Null, "range is full"));
+                            errs.push(FieldError::invalid(
+                                &spec_path.child("ports").index(i).child("nodePort"),
+                                Value::Null,
+                                "range is full",
+                            ));
                             continue;
                         }
                     }
@@ -253,7 +273,8 @@ mod tests {
         assert_eq!(svc["spec"]["ports"][1]["nodePort"], 30080);
 
         // An update that omits node ports keeps the ones it had.
-        let mut update = json!({"spec": {"type": "NodePort", "clusterIP": svc["spec"]["clusterIP"], "ports": [{"port": 80}]}});
+        let mut update =
+            json!({"spec": {"type": "NodePort", "clusterIP": svc["spec"]["clusterIP"], "ports": [{"port": 80}]}});
         let mut used = InUse::default();
         used.add_service(&svc);
         allocate(&mut update, Some(&svc), &used, cidr(), RANGE).unwrap();

@@ -24,45 +24,33 @@ const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
 const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
 const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent";
 
-/// A kind with its definition name, collected while generating.
-struct KindEntry {
+/// A kind skiff has a schema for, and how to add it to a generator.
+struct KindFn {
     group: &'static str,
     version: &'static str,
     kind: &'static str,
-    definition: String,
     /// Whether the kind is a served resource (and so has a `<Kind>List`).
     listable: bool,
+    /// Adds the kind (and what it references) to the generator; returns its definition name.
+    add: fn(&mut SchemaGenerator) -> String,
 }
 
-struct Collector {
-    generator: SchemaGenerator,
-    kinds: Vec<KindEntry>,
+fn add<T: JsonSchema>(g: &mut SchemaGenerator) -> String {
+    g.subschema_for::<T>();
+    T::schema_name().into_owned()
 }
 
-impl Collector {
-    fn kind<T: k8s_openapi::Resource + JsonSchema>(&mut self, listable: bool) {
-        self.generator.subschema_for::<T>();
-        self.kinds.push(KindEntry {
-            group: T::GROUP,
-            version: T::VERSION,
-            kind: T::KIND,
-            definition: T::schema_name().into_owned(),
-            listable,
-        });
-    }
-
-    fn other<T: JsonSchema>(&mut self) {
-        self.generator.subschema_for::<T>();
-    }
+fn entry<T: k8s_openapi::Resource + JsonSchema>(listable: bool) -> KindFn {
+    KindFn { group: T::GROUP, version: T::VERSION, kind: T::KIND, listable, add: add::<T> }
 }
 
 /// The kinds skiff serves (the resource table in `skiff_api::resources`) plus the kinds of their
 /// subresources. A test checks every registry entry has a schema here.
-fn collect(c: &mut Collector) {
+fn kinds() -> Vec<KindFn> {
     macro_rules! resources {
-        ($($t:ty),* $(,)?) => { $( c.kind::<$t>(true); )* };
+        ($($t:ty),* $(,)?) => { vec![$( entry::<$t>(true) ),*] };
     }
-    resources![
+    let mut kinds = resources![
         k8s::core::v1::ConfigMap,
         k8s::core::v1::Endpoints,
         k8s::core::v1::Event,
@@ -103,29 +91,34 @@ fn collect(c: &mut Collector) {
         apiextensions::CustomResourceDefinition,
     ];
     // Subresource kinds: no list of their own.
-    c.kind::<k8s::autoscaling::v1::Scale>(false);
-    c.kind::<k8s::core::v1::Binding>(false);
-    c.kind::<k8s::policy::v1::Eviction>(false);
-    // Shared meta types every group/version document carries.
-    c.other::<meta::Status>();
-    c.other::<meta::DeleteOptions>();
-    c.other::<meta::Patch>();
-    c.other::<meta::WatchEvent<k8s::core::v1::Pod>>();
-    c.other::<meta::APIResourceList>();
+    kinds.push(entry::<k8s::autoscaling::v1::Scale>(false));
+    kinds.push(entry::<k8s::core::v1::Binding>(false));
+    kinds.push(entry::<k8s::policy::v1::Eviction>(false));
+    kinds
 }
 
-pub(super) fn build() -> Schemas {
-    let generator = SchemaSettings::openapi3()
+/// Shared meta types every group/version document carries.
+fn shared(g: &mut SchemaGenerator) {
+    add::<meta::Status>(g);
+    add::<meta::DeleteOptions>(g);
+    add::<meta::Patch>(g);
+    add::<meta::WatchEvent<k8s::core::v1::Pod>>(g);
+    add::<meta::APIResourceList>(g);
+}
+
+fn generator() -> SchemaGenerator {
+    SchemaSettings::openapi3()
         .with(|s| {
             s.meta_schema = None;
         })
-        .into_generator();
-    let mut c = Collector { generator, kinds: Vec::new() };
-    collect(&mut c);
+        .into_generator()
+}
+
+/// Take the generated definitions and reshape them like upstream's.
+fn finish(mut generator: SchemaGenerator) -> Map<String, Value> {
     // `true`: run the OpenAPI 3 transforms, which turn `{"$ref", "description"}` into
     // `{"allOf": [{"$ref"}], "description"}` as upstream does.
-    let mut defs = c.generator.take_definitions(true);
-
+    let mut defs = generator.take_definitions(true);
     upstream_scalars(&mut defs);
     patch_meta::apply(&mut defs);
     // The extensions may have landed next to a bare `$ref`; OpenAPI 3.0 readers ignore siblings
@@ -133,16 +126,41 @@ pub(super) fn build() -> Schemas {
     for schema in defs.values_mut() {
         ref_siblings_to_all_of(schema);
     }
+    defs
+}
+
+/// The schema of one kind only (with what it references): what a write to that kind needs,
+/// without generating every kind's schema (which touches a lot of code and memory).
+pub(super) fn build_kind(group: &str, version: &str, kind: &str) -> Option<(String, Map<String, Value>)> {
+    let entry = kinds().into_iter().find(|k| k.group == group && k.version == version && k.kind == kind)?;
+    let mut g = generator();
+    let name = (entry.add)(&mut g);
+    let mut defs = finish(g);
+    set_gvk(&mut defs, &name, &[(entry.group, entry.version, entry.kind)]);
+    Some((name, defs))
+}
+
+pub(super) fn build() -> Schemas {
+    let mut g = generator();
+    let kinds: Vec<(KindFn, String)> = kinds()
+        .into_iter()
+        .map(|k| {
+            let name = (k.add)(&mut g);
+            (k, name)
+        })
+        .collect();
+    shared(&mut g);
+    let mut defs = finish(g);
 
     let mut by_gvk = HashMap::new();
-    let group_versions = served_group_versions(&c.kinds);
-    for k in &c.kinds {
-        set_gvk(&mut defs, &k.definition, &[(k.group, k.version, k.kind)]);
-        by_gvk.insert(key(k.group, k.version, k.kind), k.definition.clone());
+    let group_versions = served_group_versions(&kinds);
+    for (k, definition) in &kinds {
+        set_gvk(&mut defs, definition, &[(k.group, k.version, k.kind)]);
+        by_gvk.insert(key(k.group, k.version, k.kind), definition.clone());
         if k.listable {
             let list_kind = format!("{}List", k.kind);
-            let list_name = format!("{}List", k.definition);
-            defs.insert(list_name.clone(), list_schema(k.kind, &k.definition));
+            let list_name = format!("{definition}List");
+            defs.insert(list_name.clone(), list_schema(k.kind, definition));
             let gvk = json!([{ "group": k.group, "kind": list_kind, "version": k.version }]);
             insert_ext(&mut defs, &list_name, "x-kubernetes-group-version-kind", gvk);
             by_gvk.insert(key(k.group, k.version, &list_kind), list_name);
@@ -169,9 +187,9 @@ fn key(group: &str, version: &str, kind: &str) -> (String, String, String) {
 }
 
 /// Group/versions in first-seen order, core first.
-fn served_group_versions(kinds: &[KindEntry]) -> Vec<(&'static str, &'static str)> {
+fn served_group_versions(kinds: &[(KindFn, String)]) -> Vec<(&'static str, &'static str)> {
     let mut out = vec![("", "v1")];
-    for k in kinds {
+    for (k, _) in kinds {
         if !out.contains(&(k.group, k.version)) {
             out.push((k.group, k.version));
         }

@@ -10,7 +10,7 @@ mod node;
 mod patch_meta;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -81,6 +81,27 @@ fn collect_refs(schema: &Value, out: &mut Vec<String>) {
 pub fn schemas() -> &'static Schemas {
     static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
     SCHEMAS.get_or_init(build::build)
+}
+
+/// The schema of one kind, built on first use and kept. Writes to a kind need only its own
+/// schema (for field ownership and strategic merge), and building every kind's schema touches a
+/// lot of code and memory a small cluster never uses. Same content as `schemas().root()`.
+pub fn kind_schema(group: &str, version: &str, kind: &str) -> Option<Node<'static>> {
+    type Built = (&'static str, &'static Map<String, Value>);
+    type ByKind = HashMap<(String, String, String), Option<Built>>;
+    static KINDS: OnceLock<Mutex<ByKind>> = OnceLock::new();
+    let key = (group.to_string(), version.to_string(), kind.to_string());
+    let mut built = KINDS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let entry = built.entry(key).or_insert_with(|| {
+        // Kept for the life of the process: there are a few dozen kinds at most.
+        build::build_kind(group, version, kind).map(|(name, defs)| {
+            let defs: &'static Map<String, Value> = Box::leak(Box::new(defs));
+            let name: &'static str = Box::leak(name.into_boxed_str());
+            (name, defs)
+        })
+    });
+    let (name, defs) = (*entry)?;
+    defs.get(name).map(|schema| Node::named(schema, defs, name))
 }
 
 /// Shorthand for `schemas().definitions()`.

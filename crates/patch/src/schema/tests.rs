@@ -164,3 +164,25 @@ fn closure_collects_what_a_kind_refers_to() {
     assert!(c.contains_key("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
     assert!(!c.contains_key("io.k8s.api.batch.v1.Job"));
 }
+
+#[test]
+fn one_kind_schemas_match_the_full_build() {
+    for (g, v, k) in
+        [("apps", "v1", "Deployment"), ("", "v1", "Pod"), ("", "v1", "Service"), ("batch", "v1", "CronJob")]
+    {
+        let one = super::kind_schema(g, v, k).expect("kind schema");
+        let all = super::schemas().root(g, v, k).expect("full schema");
+        assert_eq!(one.schema(), all.schema(), "{g}/{v} {k}");
+        let containers = |n: super::Node<'_>| {
+            n.field("spec")
+                .and_then(|s| s.field("template"))
+                .and_then(|t| t.field("spec"))
+                .and_then(|s| s.field("containers"))
+                .map(|c| c.list_type())
+        };
+        if k == "Deployment" {
+            assert_eq!(containers(one), containers(all));
+        }
+    }
+    assert!(super::kind_schema("nope", "v1", "Nothing").is_none());
+}

@@ -100,7 +100,8 @@ impl SqliteBackend {
         conn.execute_batch(SCHEMA).map_err(io_err)?;
         // The writer never checkpoints; the checkpoint thread does, off the commit path.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;").map_err(io_err)?;
-        let max_id: Revision = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM log", [], |r| r.get(0)).map_err(io_err)?;
+        let max_id: Revision =
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM log", [], |r| r.get(0)).map_err(io_err)?;
         let compacted: Revision = conn
             .query_row("SELECT COALESCE((SELECT value FROM meta WHERE name = 'compact_rev'), 0)", [], |r| r.get(0))
             .map_err(io_err)?;
@@ -131,7 +132,13 @@ impl Backend for SqliteBackend {
         self.shared.readers.run(move |c| reader::get(c, &key)).await
     }
 
-    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize, revision: Revision) -> Result<ListResult, StoreError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        revision: Revision,
+    ) -> Result<ListResult, StoreError> {
         let current = self.current_revision();
         let revision = if revision == 0 { current } else { revision };
         if revision > current {

@@ -62,12 +62,23 @@ pub(crate) fn get(c: &Connection, key: &str) -> Result<Option<KeyValue>, StoreEr
         .optional()
         .map_err(io_err)?;
     Ok(row.and_then(|(id, create_rev, deleted, value)| {
-        (!deleted).then(|| KeyValue { key: key.to_string(), value: Bytes::from(value), create_revision: create_rev, mod_revision: id })
+        (!deleted).then(|| KeyValue {
+            key: key.to_string(),
+            value: Bytes::from(value),
+            create_revision: create_rev,
+            mod_revision: id,
+        })
     }))
 }
 
 /// Keys in `[start, end)` as of `revision`, at most `limit` (0 = all); also whether more remain.
-pub(crate) fn list(c: &Connection, start: &str, end: &str, limit: usize, revision: Revision) -> Result<(Vec<KeyValue>, bool), StoreError> {
+pub(crate) fn list(
+    c: &Connection,
+    start: &str,
+    end: &str,
+    limit: usize,
+    revision: Revision,
+) -> Result<(Vec<KeyValue>, bool), StoreError> {
     let mut stmt = c
         .prepare_cached(
             "SELECT l.id, l.key, l.create_rev, l.value FROM log l
@@ -95,7 +106,13 @@ pub(crate) fn list(c: &Connection, start: &str, end: &str, limit: usize, revisio
 }
 
 /// Events on keys in `[prefix, end)` with `after < revision <= upto`, in order.
-pub(crate) fn history(c: &Connection, prefix: &str, end: &str, after: Revision, upto: Revision) -> Result<Vec<Event>, StoreError> {
+pub(crate) fn history(
+    c: &Connection,
+    prefix: &str,
+    end: &str,
+    after: Revision,
+    upto: Revision,
+) -> Result<Vec<Event>, StoreError> {
     let mut stmt = c
         .prepare_cached(
             "SELECT l.id, l.key, l.deleted, l.create_rev, l.value, p.value FROM log l

@@ -201,7 +201,9 @@ fn insert(
     value: &[u8],
 ) -> Result<(), StoreError> {
     let mut stmt = tx
-        .prepare_cached("INSERT INTO log (id, key, deleted, create_rev, prev_rev, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .prepare_cached(
+            "INSERT INTO log (id, key, deleted, create_rev, prev_rev, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
         .map_err(io_err)?;
     stmt.execute(params![rev, key, deleted, create_rev, prev_rev, value]).map_err(io_err)?;
     Ok(())
@@ -230,7 +232,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, rev: Revision) -> Result<Event
             insert(tx, rev, key, false, cur.create_rev, cur.id, value)?;
             Ok(Event {
                 kind: EventKind::Updated,
-                kv: KeyValue { key: key.clone(), value: value.clone(), create_revision: cur.create_rev, mod_revision: rev },
+                kv: KeyValue {
+                    key: key.clone(),
+                    value: value.clone(),
+                    create_revision: cur.create_rev,
+                    mod_revision: rev,
+                },
                 prev_value: Some(cur.value),
             })
         }
@@ -242,7 +249,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, rev: Revision) -> Result<Event
             insert(tx, rev, key, true, cur.create_rev, cur.id, &cur.value)?;
             Ok(Event {
                 kind: EventKind::Deleted,
-                kv: KeyValue { key: key.clone(), value: cur.value.clone(), create_revision: cur.create_rev, mod_revision: rev },
+                kv: KeyValue {
+                    key: key.clone(),
+                    value: cur.value.clone(),
+                    create_revision: cur.create_rev,
+                    mod_revision: rev,
+                },
                 prev_value: Some(cur.value),
             })
         }
