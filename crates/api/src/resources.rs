@@ -379,7 +379,7 @@ fn built_in() -> Vec<ResourceInfo> {
         R::new::<k8s::discovery::v1::EndpointSlice>("endpointslices", "endpointslice"),
         // events.k8s.io/v1, stored with core events
         {
-            let mut r = R::new::<k8s::events::v1::Event>("events", "event").short(&["ev"]).fields(EVENTS_V1_FIELDS);
+            let mut r = R::new::<k8s::events::v1::Event>("events", "event").fields(EVENTS_V1_FIELDS);
             r.stored_as = Some(("events", &crate::convert::EVENTS_V1));
             r
         },
@@ -427,6 +427,19 @@ mod tests {
         assert_eq!(reg.by_kind("", "v1", "Namespace").unwrap().plural, "namespaces");
         assert!(!reg.get("", "v1", "nodes").unwrap().namespaced);
         assert_eq!(reg.get("events.k8s.io", "v1", "events").unwrap().storage_resource(), "events");
+    }
+
+    #[test]
+    fn short_names_are_unambiguous() {
+        // kubectl warns on every use of a short name that two resources declare.
+        let mut seen = std::collections::HashMap::new();
+        for r in registry().all() {
+            for s in r.short_names {
+                if let Some(other) = seen.insert(*s, r.plural) {
+                    panic!("short name {s} is declared by {other} and {}", r.plural);
+                }
+            }
+        }
     }
 
     #[test]

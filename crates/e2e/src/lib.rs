@@ -160,12 +160,14 @@ impl Server {
         }
     }
 
-    /// A kube-rs client with the admin kubeconfig the server wrote.
+    /// A kube-rs client with the admin kubeconfig the server wrote. Its automatic retries are
+    /// off: tests want to see the server's answers (a 429 is retried for minutes otherwise).
     pub async fn client(&self) -> kube::Client {
         let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
             .await
             .expect("kube config");
+        config.default_retry = false;
         kube::Client::try_from(config).expect("kube client")
     }
 

@@ -301,7 +301,8 @@ async fn client_with(s: &Server, token: Option<&str>) -> kube::Client {
             auth.token = token.map(|t| t.to_string().into());
         }
     }
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    config.default_retry = false;
     kube::Client::try_from(config).unwrap()
 }
 
@@ -331,4 +332,57 @@ fn tempfile_dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("skiff-tokens-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+#[tokio::test]
+async fn metadata_lists_and_delete_collection() {
+    let s = server();
+    let cms: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
+    for i in 0..5 {
+        let mut c = cm(&format!("meta-{i}"));
+        c.metadata.labels = Some([("batch".to_string(), (i % 2).to_string())].into());
+        cms.create(&PostParams::default(), &c).await.unwrap();
+    }
+    let meta = cms.list_metadata(&ListParams::default().labels("batch=0")).await.unwrap();
+    assert_eq!(meta.items.len(), 3);
+    assert!(meta.items.iter().all(|m| m.metadata.uid.is_some()));
+
+    let gone = cms.delete_collection(&DeleteParams::default(), &ListParams::default().labels("batch=0")).await.unwrap();
+    assert!(gone.is_left(), "deletecollection returns the deleted list");
+    let left: Vec<String> = cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
+    assert_eq!(left, ["meta-1", "meta-3"]);
+}
+
+#[tokio::test]
+async fn pods_are_bound_and_evicted_through_subresources() {
+    let s = server();
+    let client = s.client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod = |name: &str| -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})).unwrap()
+    };
+    pods.create(&PostParams::default(), &pod("p1")).await.unwrap();
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p1"}, "target": {"kind": "Node", "name": "node-a"}});
+    let _: Status = pods.create_subresource("binding", "p1", &PostParams::default(), &binding).await.unwrap();
+    let bound = pods.get("p1").await.unwrap();
+    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some("node-a"));
+    let conditions = bound.status.unwrap().conditions.unwrap();
+    assert!(conditions.iter().any(|c| c.type_ == "PodScheduled" && c.status == "True"));
+    let again: Result<Status, _> = pods.create_subresource("binding", "p1", &PostParams::default(), &binding).await;
+    assert_eq!(status(again.unwrap_err()).code, 409);
+
+    // A running pod under a budget that allows no disruption cannot be evicted (429); a
+    // pending one can (nothing is running to disrupt).
+    pods.patch_status("p1", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Running"}}))).await.unwrap();
+    let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+    let pdb = serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}})).unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    pdbs.patch_status("db", &PatchParams::default(), &Patch::Merge(json!({"status": {"observedGeneration": 1, "disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}})))
+        .await
+        .unwrap();
+    let e = status(pods.evict("p1", &Default::default()).await.unwrap_err());
+    assert_eq!((e.code, e.reason.as_str()), (429, "TooManyRequests"));
+    pods.create(&PostParams::default(), &pod("p2")).await.unwrap();
+    pods.evict("p2", &Default::default()).await.unwrap();
+    assert!(status(pods.get("p2").await.unwrap_err()).is_not_found());
 }
