@@ -349,7 +349,8 @@ async fn metadata_lists_and_delete_collection() {
 
     let gone = cms.delete_collection(&DeleteParams::default(), &ListParams::default().labels("batch=0")).await.unwrap();
     assert!(gone.is_left(), "deletecollection returns the deleted list");
-    let left: Vec<String> = cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
+    let left: Vec<String> =
+        cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
     assert_eq!(left, ["meta-1", "meta-3"]);
 }
 
@@ -373,9 +374,14 @@ async fn pods_are_bound_and_evicted_through_subresources() {
 
     // A running pod under a budget that allows no disruption cannot be evicted (429); a
     // pending one can (nothing is running to disrupt).
-    pods.patch_status("p1", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Running"}}))).await.unwrap();
+    pods.patch_status("p1", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Running"}})))
+        .await
+        .unwrap();
     let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
-    let pdb = serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}})).unwrap();
+    let pdb = serde_json::from_value(
+        json!({"metadata": {"name": "db"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}}),
+    )
+    .unwrap();
     pdbs.create(&PostParams::default(), &pdb).await.unwrap();
     pdbs.patch_status("db", &PatchParams::default(), &Patch::Merge(json!({"status": {"observedGeneration": 1, "disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}})))
         .await

@@ -65,7 +65,7 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             Start::Snapshot { end_marker: send_initial.is_some() }
         }
         ("0", None | Some(true)) => Start::Snapshot { end_marker: send_initial.is_some() },
-        ("", Some(false)) => {
+        ("" | "0", Some(false)) => {
             ctx.api.cache.wait_fresh().await?;
             Start::After(ctx.api.cache.revision())
         }

@@ -143,11 +143,7 @@ impl ApiServer {
                 Err(e) => return Err(store_error(info, name, e)),
             }
         }
-        Err(ApiError::conflict(
-            &info.qualified_resource(),
-            name,
-            "the object is being modified too often; please try again",
-        ))
+        Err(super::contended(info, name))
     }
 }
 

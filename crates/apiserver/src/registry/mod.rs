@@ -109,6 +109,11 @@ pub fn encode_for_store(info: &ResourceInfo, served: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
 }
 
+/// The error when a read-modify-write keeps losing the race for an object.
+fn contended(info: &ResourceInfo, name: &str) -> ApiError {
+    ApiError::conflict(&info.qualified_resource(), name, "the object is being modified too often; please try again")
+}
+
 fn with_rv(mut v: Value, rev: i64) -> Value {
     object::set_str(&mut v, "resourceVersion", &rev.to_string());
     v
@@ -265,11 +270,7 @@ impl ApiServer {
                 Err(e) => return Err(store_error(info, name, e)),
             }
         }
-        Err(ApiError::conflict(
-            &info.qualified_resource(),
-            name,
-            "the object is being modified too often; please try again",
-        ))
+        Err(contended(info, name))
     }
 
     /// Fill a service's cluster IP and node ports; the caller holds the allocation lock.

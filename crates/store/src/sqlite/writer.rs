@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use bytes::Bytes;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::{Shared, io_err};
@@ -61,13 +61,6 @@ impl Writer {
         self.tx.send(Request { op, reply }).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
-}
-
-/// The newest row of a key, as the writer needs it.
-struct Current {
-    id: Revision,
-    create_rev: Revision,
-    value: Bytes,
 }
 
 struct WriterThread {
@@ -170,19 +163,10 @@ impl WriterThread {
     }
 }
 
-fn current(tx: &rusqlite::Transaction<'_>, key: &str) -> Result<Option<Current>, StoreError> {
-    let mut stmt = tx
-        .prepare_cached("SELECT id, create_rev, deleted, value FROM log WHERE key = ?1 ORDER BY id DESC LIMIT 1")
-        .map_err(io_err)?;
-    let row = stmt
-        .query_row(params![key], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?, r.get::<_, Vec<u8>>(3)?))
-        })
-        .optional()
-        .map_err(io_err)?;
-    Ok(row.and_then(|(id, create_rev, deleted, value)| {
-        (!deleted).then(|| Current { id, create_rev, value: Bytes::from(value) })
-    }))
+/// The key's current value, read inside the write transaction (so it sees the batch's earlier
+/// writes).
+fn current(tx: &rusqlite::Transaction<'_>, key: &str) -> Result<Option<KeyValue>, StoreError> {
+    super::reader::get(tx, key)
 }
 
 /// The newest row id of a key, deleted or not (for `prev_rev`).
@@ -226,16 +210,16 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, rev: Revision) -> Result<Event
         }
         Op::Update { key, value, expected } => {
             let cur = current(tx, key)?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-            if cur.id != *expected {
-                return Err(StoreError::Conflict { key: key.clone(), current: cur.id });
+            if cur.mod_revision != *expected {
+                return Err(StoreError::Conflict { key: key.clone(), current: cur.mod_revision });
             }
-            insert(tx, rev, key, false, cur.create_rev, cur.id, value)?;
+            insert(tx, rev, key, false, cur.create_revision, cur.mod_revision, value)?;
             Ok(Event {
                 kind: EventKind::Updated,
                 kv: KeyValue {
                     key: key.clone(),
                     value: value.clone(),
-                    create_revision: cur.create_rev,
+                    create_revision: cur.create_revision,
                     mod_revision: rev,
                 },
                 prev_value: Some(cur.value),
@@ -243,16 +227,16 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op, rev: Revision) -> Result<Event
         }
         Op::Delete { key, expected } => {
             let cur = current(tx, key)?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-            if expected.is_some_and(|e| e != cur.id) {
-                return Err(StoreError::Conflict { key: key.clone(), current: cur.id });
+            if expected.is_some_and(|e| e != cur.mod_revision) {
+                return Err(StoreError::Conflict { key: key.clone(), current: cur.mod_revision });
             }
-            insert(tx, rev, key, true, cur.create_rev, cur.id, &cur.value)?;
+            insert(tx, rev, key, true, cur.create_revision, cur.mod_revision, &cur.value)?;
             Ok(Event {
                 kind: EventKind::Deleted,
                 kv: KeyValue {
                     key: key.clone(),
                     value: cur.value.clone(),
-                    create_revision: cur.create_rev,
+                    create_revision: cur.create_revision,
                     mod_revision: rev,
                 },
                 prev_value: Some(cur.value),
