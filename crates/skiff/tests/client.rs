@@ -392,3 +392,30 @@ async fn pods_are_bound_and_evicted_through_subresources() {
     pods.evict("p2", &Default::default()).await.unwrap();
     assert!(status(pods.get("p2").await.unwrap_err()).is_not_found());
 }
+
+#[tokio::test]
+async fn yaml_and_table_responses() {
+    let s = server();
+    let client = s.client().await;
+    let get = |accept: &'static str, path: &'static str| {
+        let client = client.clone();
+        async move {
+            let req = http::Request::get(path).header(http::header::ACCEPT, accept).body(Vec::new()).unwrap();
+            client.request_text(req).await.unwrap()
+        }
+    };
+    let yaml = get("application/yaml", "/api/v1/namespaces/default").await;
+    assert!(yaml.contains("kind: Namespace") && yaml.contains("name: default"), "{yaml}");
+
+    let table: serde_json::Value = serde_json::from_str(
+        &get("application/json;as=Table;v=v1;g=meta.k8s.io", "/api/v1/namespaces?includeObject=Object").await,
+    )
+    .unwrap();
+    assert_eq!(table["kind"], "Table");
+    let columns: Vec<&str> =
+        table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(columns, ["Name", "Status", "Age"]);
+    let row = table["rows"].as_array().unwrap().iter().find(|r| r["cells"][0] == "default").unwrap();
+    assert_eq!(row["cells"][1], "Active");
+    assert_eq!(row["object"]["kind"], "Namespace", "includeObject=Object carries the whole object");
+}

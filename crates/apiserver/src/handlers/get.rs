@@ -165,7 +165,6 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let meta = ListMeta {
         resource_version: page.rev,
         continue_token: page.last_key.as_deref().map(|k| encode_continue(page.rev, k)),
-        remaining: None,
     };
     Ok(respond::list(ctx.info, ctx.output, &page.items, &meta, ctx.include))
 }

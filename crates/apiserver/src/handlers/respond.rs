@@ -87,12 +87,11 @@ fn yaml_response(status: StatusCode, v: &Value) -> Response<Body> {
     }
 }
 
-/// List metadata: resourceVersion, and continue/remainingItemCount when paginating.
+/// List metadata: resourceVersion, and the continue token when paginating.
 #[derive(Debug, Clone, Default)]
 pub struct ListMeta {
     pub resource_version: i64,
     pub continue_token: Option<String>,
-    pub remaining: Option<i64>,
 }
 
 impl ListMeta {
@@ -101,9 +100,6 @@ impl ListMeta {
         m.insert("resourceVersion".into(), self.resource_version.to_string().into());
         if let Some(c) = &self.continue_token {
             m.insert("continue".into(), c.clone().into());
-        }
-        if let Some(r) = self.remaining {
-            m.insert("remainingItemCount".into(), r.into());
         }
         Value::Object(m)
     }
