@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod handlers;
 pub mod http;
 pub mod kubeconfig;
+pub mod local;
 pub mod managed;
 pub mod openapi;
 pub mod pki;

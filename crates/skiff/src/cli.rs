@@ -17,6 +17,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a cluster: API server, store and (later) the node agent on this machine.
     Server(ServerArgs),
+    /// Register hollow nodes (like kwok) against a running cluster: fake Nodes with leases and
+    /// heartbeats whose bound pods are reported running without running anything.
+    Sim(SimArgs),
     /// Print the version of skiff and of the Kubernetes API it serves.
     Version,
 }
@@ -63,9 +66,64 @@ pub struct ServerArgs {
     #[arg(long, help_heading = "Components")]
     pub disable_agent: bool,
 
+    /// Do not run the scheduler; pods then wait for another scheduler or a set `spec.nodeName`.
+    #[arg(long, help_heading = "Components")]
+    pub disable_scheduler: bool,
+
     /// Log debug detail.
     #[arg(long, help_heading = "Logging")]
     pub debug: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Kubeconfig of the cluster (the admin one `skiff server` writes).
+    #[arg(long)]
+    pub kubeconfig: PathBuf,
+
+    /// How many nodes to register.
+    #[arg(long, default_value_t = 1, help_heading = "Nodes")]
+    pub nodes: usize,
+
+    /// Node `i` is named `<prefix><i>`.
+    #[arg(long, default_value = "hollow-", help_heading = "Nodes")]
+    pub node_prefix: String,
+
+    /// CPU capacity of each node.
+    #[arg(long, default_value = "32", help_heading = "Nodes")]
+    pub cpu: String,
+
+    /// Memory capacity of each node.
+    #[arg(long, default_value = "128Gi", help_heading = "Nodes")]
+    pub memory: String,
+
+    /// Pod capacity of each node.
+    #[arg(long, default_value_t = 110, help_heading = "Nodes")]
+    pub pods: u32,
+
+    /// Spread the nodes over this many zones (label topology.kubernetes.io/zone=zone-<i % zones>).
+    #[arg(long, default_value_t = 0, help_heading = "Nodes")]
+    pub zones: usize,
+
+    /// Extra label of every node, `key=value` (repeatable).
+    #[arg(long = "label", value_parser = parse_label, help_heading = "Nodes")]
+    pub labels: Vec<(String, String)>,
+
+    /// API requests in flight at most.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+
+    /// Log debug detail.
+    #[arg(long, help_heading = "Logging")]
+    pub debug: bool,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?} is not a label like key=value"))?;
+    if k.is_empty() {
+        return Err(format!("{s:?} has an empty key"));
+    }
+    Ok((k.to_string(), v.to_string()))
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {

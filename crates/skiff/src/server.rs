@@ -28,13 +28,17 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         .map_err(|e| format!("starting the runtime: {e}"))?;
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let started = skiff_apiserver::start(config(&args), stop_rx).await.map_err(|e| e.to_string())?;
+        let started = skiff_apiserver::start(config(&args), stop_rx.clone()).await.map_err(|e| e.to_string())?;
         tracing::info!(
             "skiff server ready in {} ms: https://{} (kubeconfig {})",
             started.ready_in.as_millis(),
             started.addr,
             args.write_kubeconfig.display()
         );
+        let scheduler = (!args.disable_scheduler).then(|| {
+            let client = started.api.local_client("system:kube-scheduler", &[]);
+            tokio::spawn(skiff_scheduler::run(client, skiff_scheduler::Config::default(), stop_rx.clone()))
+        });
         if !args.disable_agent {
             tracing::info!("the node agent is not part of this build yet; running the control plane only");
         }
@@ -46,6 +50,9 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         }
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
+        if let Some(s) = scheduler {
+            let _ = tokio::time::timeout(Duration::from_secs(2), s).await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), started.wait()).await;
         Ok(())
     })

@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod delete;
 pub mod meta;
+pub mod priority;
 pub mod services;
 
 use std::sync::Arc;
@@ -173,6 +174,9 @@ impl ApiServer {
         meta::prepare_create(info, &mut obj, namespace)?;
         let name = object::name(&obj).to_string();
         self.check_namespace(info, namespace, &name).await?;
+        if info.plural == "pods" && info.group.is_empty() {
+            self.admit_pod_priority(&mut obj).await?;
+        }
         let (mut obj, warnings) = admit(info, Operation::Create, obj, None, opts)?;
         if !opts.applied {
             crate::managed::record_update(info, None, &mut obj, &opts.manager, None);
