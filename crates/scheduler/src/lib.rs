@@ -9,6 +9,7 @@
 
 pub mod algorithm;
 pub mod cache;
+pub mod events;
 pub mod framework;
 pub mod informer;
 pub mod node_info;

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
+use crate::events::Recorder;
 use crate::pod_info::PodInfo;
 
 /// Events waiting to be written before new ones are dropped.
@@ -23,7 +23,7 @@ const CONCURRENCY: usize = 16;
 pub struct Writer {
     client: kube::Client,
     rt: Handle,
-    recorder: Recorder,
+    recorder: Arc<Recorder>,
     scheduler_name: String,
     queued_events: Arc<Semaphore>,
     writing_events: Arc<Semaphore>,
@@ -43,9 +43,8 @@ fn reference(pod: &PodInfo) -> ObjectReference {
 
 impl Writer {
     pub fn new(client: kube::Client, rt: Handle, scheduler_name: &str) -> Writer {
-        let reporter = Reporter { controller: scheduler_name.to_string(), instance: None };
         Writer {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Arc::new(Recorder::new(client.clone(), scheduler_name)),
             client,
             rt,
             scheduler_name: scheduler_name.to_string(),
@@ -65,20 +64,14 @@ impl Writer {
             tracing::debug!(pod = %pod.key(), reason, "event queue full; event dropped");
             return;
         };
-        let ev = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
-            reason: reason.to_string(),
-            note: Some(note),
-            action: "Scheduling".into(),
-            secondary: None,
-        };
         let reference = reference(pod);
+        let reason = reason.to_string();
         let recorder = self.recorder.clone();
         let writing = self.writing_events.clone();
         self.rt.spawn(async move {
             let _queued = queued;
             let _writing = writing.acquire().await;
-            if let Err(e) = recorder.publish(&ev, &reference).await {
+            if let Err(e) = recorder.publish(&reference, warning, &reason, &note).await {
                 tracing::debug!(error = %e, "writing an event failed");
             }
         });
