@@ -2,6 +2,7 @@
 
 mod cli;
 mod server;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -11,13 +12,18 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let debug = matches!(&cli.command, Command::Server(a) if a.debug);
+    let debug = match &cli.command {
+        Command::Server(a) => a.debug,
+        Command::Sim(a) => a.debug,
+        Command::Version => false,
+    };
     tracing_subscriber::fmt()
         .with_max_level(if debug { tracing::Level::DEBUG } else { tracing::Level::INFO })
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Sim(args) => sim::run(args),
         Command::Version => {
             println!("skiff {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));
             Ok(())
