@@ -1,10 +1,12 @@
 //! `skiff-bench`: measures a live `skiff server` (the release binary) and prints each figure
 //! beside the goal and the reference figures from the control-plane issue.
 //!
-//! Usage: `cargo build --release -p skiff -p skiff-bench && ./target/release/skiff-bench`
-//! (`--skiff PATH` to measure another binary). Figures are measurements, not assertions.
+//! Usage: `cargo build --release -p skiff -p skiff-bench && ./target/release/skiff-bench
+//! [control-plane | scheduler [WORKLOAD]]` (both by default; `--skiff PATH` to measure another
+//! binary). Figures are measurements, not assertions.
 
 mod apiserver;
+mod scheduler;
 mod stats;
 
 use std::path::PathBuf;
@@ -12,13 +14,16 @@ use std::path::PathBuf;
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut skiff = None;
+    let mut suites: Vec<String> = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--skiff" => skiff = args.next().map(PathBuf::from),
             "-h" | "--help" => {
-                println!("usage: skiff-bench [--skiff PATH]");
+                println!("usage: skiff-bench [--skiff PATH] [control-plane | scheduler [WORKLOAD]]");
                 return;
             }
+            "control-plane" | "scheduler" => suites.push(a),
+            w if suites.last().is_some_and(|s| s == "scheduler") => suites.push(format!("scheduler:{w}")),
             other => {
                 eprintln!("skiff-bench: unknown argument {other:?} (try --help)");
                 std::process::exit(2);
@@ -34,5 +39,15 @@ fn main() {
         std::process::exit(2);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    rt.block_on(apiserver::run(&skiff));
+    let all = suites.is_empty();
+    rt.block_on(async {
+        if all || suites.iter().any(|s| s == "control-plane") {
+            apiserver::run(&skiff).await;
+            println!();
+        }
+        if all || suites.iter().any(|s| s.starts_with("scheduler")) {
+            let only = suites.iter().find_map(|s| s.strip_prefix("scheduler:"));
+            scheduler::run(&skiff, only).await;
+        }
+    });
 }

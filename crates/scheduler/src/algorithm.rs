@@ -116,9 +116,7 @@ impl Algorithm {
             let s = p.pre_filter(&mut state, pod, cache);
             match s.code {
                 Code::Success => {}
-                Code::Skip => {
-                    state.skip_filter.insert(p.name());
-                }
+                Code::Skip => profile.skip_filter(&mut state, p.name()),
                 Code::Error => return (Outcome::Error(s.reasons.join(", ")), state),
                 Code::Unschedulable | Code::UnschedulableAndUnresolvable => {
                     let mut d = Diagnosis { pre_filter_msg: s.reasons.join(", "), ..Default::default() };
@@ -211,9 +209,7 @@ impl Algorithm {
         for p in &profile.pre_score {
             let s = p.pre_score(state, pod, nodes, cache);
             match s.code {
-                Code::Skip => {
-                    state.skip_score.insert(p.name());
-                }
+                Code::Skip => state.skip_score.push(p.name()),
                 Code::Success => {}
                 _ => return Err(s.reasons.join(", ")),
             }
@@ -221,7 +217,7 @@ impl Algorithm {
         let mut totals = vec![0i64; nodes.len()];
         let mut scores = vec![0i64; nodes.len()];
         for (p, weight) in &profile.score {
-            if state.skip_score.contains(p.name()) {
+            if state.skip_score.contains(&p.name()) {
                 continue;
             }
             for (i, n) in nodes.iter().enumerate() {

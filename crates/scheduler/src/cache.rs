@@ -38,6 +38,10 @@ pub struct Cache {
     /// Waiting pods that preemption nominated to a node, by node.
     nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     pub budgets: Vec<Budget>,
+    /// Pods on nodes with any pod (anti-)affinity, and with required anti-affinity: when there
+    /// are none, the affinity plugins skip their cluster-wide passes.
+    with_affinity: usize,
+    with_required_anti_affinity: usize,
 }
 
 impl Cache {
@@ -138,8 +142,26 @@ impl Cache {
     }
 
     /// Record a pod bound to a node (confirming an assumption, or moving it).
+    pub fn pods_with_affinity(&self) -> usize {
+        self.with_affinity
+    }
+
+    pub fn pods_with_required_anti_affinity(&self) -> usize {
+        self.with_required_anti_affinity
+    }
+
+    fn count_affinity(&mut self, pod: &PodInfo, delta: isize) {
+        if pod.has_affinity() {
+            self.with_affinity = self.with_affinity.saturating_add_signed(delta);
+        }
+        if !pod.required_anti_affinity.is_empty() {
+            self.with_required_anti_affinity = self.with_required_anti_affinity.saturating_add_signed(delta);
+        }
+    }
+
     pub fn set_pod(&mut self, pod: Arc<PodInfo>) {
         self.remove_pod(&pod.uid);
+        self.count_affinity(&pod, 1);
         self.slot(&pod.node_name.clone()).add_pod(pod.clone());
         self.pods.insert(pod.uid.clone(), (pod, false));
     }
@@ -159,12 +181,18 @@ impl Cache {
 
     pub fn remove_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
         let (pod, _) = self.pods.remove(uid)?;
+        self.count_affinity(&pod, -1);
         let &i = self.index.get(&pod.node_name)?;
         self.infos[i].remove_pod(uid);
         if self.infos[i].node.is_none() && self.infos[i].pods.is_empty() {
             self.drop_slot(i);
         }
         Some(pod)
+    }
+
+    /// Whether any waiting pod is nominated anywhere (most of the time none is).
+    pub fn has_nominations(&self) -> bool {
+        !self.nominated.is_empty()
     }
 
     /// Waiting pods nominated to `node`.

@@ -10,6 +10,7 @@
 pub mod algorithm;
 pub mod cache;
 pub mod events;
+pub mod fnv;
 pub mod framework;
 pub mod informer;
 pub mod node_info;

@@ -45,6 +45,9 @@ pub struct Config {
     pub labels: Vec<(String, String)>,
     /// API requests in flight at most.
     pub concurrency: usize,
+    /// Drive pods bound to the nodes through their lifecycle; off, the nodes only exist and
+    /// renew their leases (as upstream's scheduler_perf nodes do).
+    pub pod_lifecycle: bool,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             zones: 0,
             labels: Vec::new(),
             concurrency: 64,
+            pod_lifecycle: true,
         }
     }
 }
@@ -117,7 +121,9 @@ pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = 
     });
     let work = async {
         // Pods are served from the start: a restarted sim finds its pods already bound.
-        let pods = pods::run(sim.clone());
+        let pods = async {
+            if sim.config.pod_lifecycle { pods::run(sim.clone()).await } else { std::future::pending().await }
+        };
         let nodes = async {
             let t0 = std::time::Instant::now();
             let uids = nodes::register_all(&sim).await?;

@@ -113,6 +113,10 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
 
+    /// Leave pods bound to the nodes as they are (nodes only register and renew leases).
+    #[arg(long, help_heading = "Pods")]
+    pub no_pod_lifecycle: bool,
+
     /// Log debug detail.
     #[arg(long, help_heading = "Logging")]
     pub debug: bool,

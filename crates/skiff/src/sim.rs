@@ -14,6 +14,7 @@ fn config(args: &SimArgs) -> skiff_sim::Config {
         zones: args.zones,
         labels: args.labels.clone(),
         concurrency: args.concurrency,
+        pod_lifecycle: !args.no_pod_lifecycle,
     }
 }
 

@@ -140,9 +140,9 @@ pub fn record_update(
         _ => old.map(decode).unwrap_or_default(),
     };
 
-    let old_plain = old.map(without_managed_fields).unwrap_or_else(|| Value::Object(Default::default()));
-    let new_plain = without_managed_fields(new);
-    let mut cmp = typed::compare(Some(&old_plain), Some(&new_plain), schema);
+    // `compare` skips metadata.managedFields itself, so neither object is copied.
+    let empty = Value::Object(Default::default());
+    let mut cmp = typed::compare(Some(old.unwrap_or(&empty)), Some(new), schema);
     cmp.exclude(&fields_from_dotted(reset));
     let changed = cmp.changed();
 

@@ -208,6 +208,12 @@ fn walk_compare(
     out: &mut Comparison,
     tracked_itself: bool,
 ) {
+    if let (Some(a), Some(b)) = (old, new)
+        && a == b
+    {
+        // Equal subtrees hold no change; comparing values is far cheaper than walking them.
+        return;
+    }
     match shape(node, new.or(old)) {
         Shape::Leaf => leaf(old, new, path, out),
         Shape::Fields => {
@@ -218,6 +224,10 @@ fn walk_compare(
             }
             let keys = union_keys(om, nm);
             for k in keys {
+                if k == "managedFields" && path.len() == 1 && path[0] == PathElement::Field("metadata".into()) {
+                    // Ownership itself is not a field anyone owns.
+                    continue;
+                }
                 let c = child(node, &k);
                 let (o, n) = (om.and_then(|m| m.get(&k)), nm.and_then(|m| m.get(&k)));
                 path.push(PathElement::Field(k));

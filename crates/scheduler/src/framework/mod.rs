@@ -107,10 +107,20 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Skip the Filter of `plugin` for this cycle (its PreFilter said Skip).
+    pub fn skip_filter(&self, state: &mut CycleState, plugin: &'static str) {
+        state.skip_filter.push(plugin);
+        for (i, p) in self.filter.iter().enumerate() {
+            if p.name() == plugin && i < 64 {
+                state.skipped_filters |= 1 << i;
+            }
+        }
+    }
+
     /// Run every Filter not skipped; the first rejection decides.
     pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo, cache: &Cache) -> Status {
-        for p in &self.filter {
-            if state.skip_filter.contains(p.name()) {
+        for (i, p) in self.filter.iter().enumerate() {
+            if i < 64 && state.skipped_filters & (1 << i) != 0 {
                 continue;
             }
             let s = p.filter(state, pod, node, cache);
@@ -123,7 +133,7 @@ impl Profile {
 
     pub fn run_add_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
         for p in &self.pre_filter {
-            if !state.skip_filter.contains(p.name()) {
+            if !state.skip_filter.contains(&p.name()) {
                 p.add_pod(state, pod, other, node);
             }
         }
@@ -131,7 +141,7 @@ impl Profile {
 
     pub fn run_remove_pod(&self, state: &mut CycleState, pod: &PodInfo, other: &PodInfo, node: &NodeInfo) {
         for p in &self.pre_filter {
-            if !state.skip_filter.contains(p.name()) {
+            if !state.skip_filter.contains(&p.name()) {
                 p.remove_pod(state, pod, other, node);
             }
         }
@@ -146,6 +156,9 @@ impl Profile {
         node: &NodeInfo,
         cache: &Cache,
     ) -> Status {
+        if !cache.has_nominations() {
+            return self.run_filters(state, pod, node, cache);
+        }
         let nominated: Vec<&Arc<PodInfo>> =
             cache.nominated(node.name()).iter().filter(|n| n.uid != pod.uid && n.priority >= pod.priority).collect();
         if nominated.is_empty() {

@@ -2,7 +2,7 @@
 //! every node. Preemption copies the state to try removing pods from one node.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// One plugin's cycle data.
 pub trait StateData: Any + Send + Sync {
@@ -29,9 +29,11 @@ impl<T: Any + Clone + Send + Sync> StateData for T {
 pub struct CycleState {
     data: HashMap<&'static str, Box<dyn StateData>>,
     /// Plugins whose PreFilter said Skip: their Filter is not run.
-    pub skip_filter: HashSet<&'static str>,
+    pub skip_filter: Vec<&'static str>,
+    /// The same as a bit per entry of the profile's filter list, read once per node.
+    pub skipped_filters: u64,
     /// Plugins whose PreScore said Skip: their Score is not run.
-    pub skip_score: HashSet<&'static str>,
+    pub skip_score: Vec<&'static str>,
 }
 
 impl Clone for CycleState {
@@ -39,6 +41,7 @@ impl Clone for CycleState {
         CycleState {
             data: self.data.iter().map(|(k, v)| (*k, (**v).clone_box())).collect(),
             skip_filter: self.skip_filter.clone(),
+            skipped_filters: self.skipped_filters,
             skip_score: self.skip_score.clone(),
         }
     }

@@ -2,7 +2,7 @@
 //! by how widely the image is spread (so one node with every image does not draw all pods).
 
 use crate::cache::Cache;
-use crate::framework::{CycleState, MAX_NODE_SCORE, ScorePlugin};
+use crate::framework::{CycleState, MAX_NODE_SCORE, PreScorePlugin, ScorePlugin, Status};
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
 
@@ -21,30 +21,55 @@ pub fn normalized_image_name(name: &str) -> String {
     if last_colon <= last_slash { format!("{name}:latest") } else { name.to_string() }
 }
 
-impl ScorePlugin for ImageLocality {
+/// The pod's images, normalised, with how widely each is spread over the cluster.
+#[derive(Clone)]
+struct Images {
+    wanted: Vec<(String, f64)>,
+    containers: usize,
+}
+
+impl PreScorePlugin for ImageLocality {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo, cache: &Cache) -> i64 {
-        let Some(spec) = pod.spec() else { return 0 };
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _: &[&NodeInfo], cache: &Cache) -> Status {
+        let Some(spec) = pod.spec() else { return Status::skip() };
         let total_nodes = cache.node_count().max(1) as f64;
-        let containers: Vec<&str> = spec
+        let images: Vec<&str> = spec
             .init_containers
             .iter()
             .flatten()
             .chain(spec.containers.iter())
             .filter_map(|c| c.image.as_deref())
             .collect();
+        let wanted = images
+            .iter()
+            .map(|i| normalized_image_name(i))
+            .filter_map(|name| {
+                let holders = cache.nodes_with_image(&name);
+                (holders > 0).then(|| (name, holders as f64 / total_nodes))
+            })
+            .collect();
+        state.write(NAME, Images { wanted, containers: images.len() });
+        Status::success()
+    }
+}
+
+impl ScorePlugin for ImageLocality {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo, _: &Cache) -> i64 {
+        let Some(images) = state.read::<Images>(NAME) else { return 0 };
         let mut sum = 0i64;
-        for image in &containers {
-            let name = normalized_image_name(image);
-            if let Some(state) = node.data().images.iter().find(|i| i.names.contains(&name)) {
-                let spread = cache.nodes_with_image(&name) as f64 / total_nodes;
-                sum += (state.size as f64 * spread) as i64;
+        for (name, spread) in &images.wanted {
+            if let Some(held) = node.data().images.iter().find(|i| i.names.contains(name)) {
+                sum += (held.size as f64 * spread) as i64;
             }
         }
-        let max = MAX_CONTAINER_THRESHOLD * containers.len().max(1) as i64;
+        let max = MAX_CONTAINER_THRESHOLD * images.containers.max(1) as i64;
         let sum = sum.clamp(MIN_THRESHOLD, max);
         MAX_NODE_SCORE * (sum - MIN_THRESHOLD) / (max - MIN_THRESHOLD)
     }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::cache::Cache;
+use crate::fnv::FnvMap;
 use crate::framework::{
     CycleState, FilterPlugin, MAX_NODE_SCORE, PreFilterPlugin, PreScorePlugin, ScorePlugin, Status,
 };
@@ -15,16 +16,38 @@ pub const NAME: &str = "InterPodAffinity";
 /// Weight of an existing pod's required affinity towards the incoming pod, in scoring.
 const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
-type Counts = HashMap<(String, String), i64>;
+/// Matching pods per topology key and value. Nested maps so lookups borrow the node's labels
+/// instead of building a key per node.
+#[derive(Clone, Default)]
+struct Counts(FnvMap<String, FnvMap<String, i64>>);
 
-fn bump(m: &mut Counts, node: &NodeData, key: &str, delta: i64) {
-    if let Some(v) = node.labels.get(key) {
-        let pair = (key.to_string(), v.clone());
-        let e = m.entry(pair.clone()).or_default();
-        *e += delta;
-        if *e == 0 {
-            m.remove(&pair);
+impl Counts {
+    fn bump(&mut self, node: &NodeData, key: &str, delta: i64) {
+        let Some(value) = node.labels.get(key) else { return };
+        if !self.0.contains_key(key) {
+            self.0.insert(key.to_string(), FnvMap::default());
         }
+        let values = self.0.get_mut(key).expect("just inserted");
+        match values.get_mut(value.as_str()) {
+            Some(c) => {
+                *c += delta;
+                if *c == 0 {
+                    values.remove(value.as_str());
+                }
+            }
+            None if delta != 0 => {
+                values.insert(value.clone(), delta);
+            }
+            None => {}
+        }
+    }
+
+    fn get(&self, key: &str, value: &str) -> i64 {
+        self.0.get(key).and_then(|m| m.get(value)).copied().unwrap_or(0)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.values().all(|m| m.is_empty())
     }
 }
 
@@ -53,18 +76,18 @@ impl FilterState {
     fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeData, delta: i64) {
         for t in &other.required_anti_affinity {
             if t.matches(pod, self.incoming_ns_labels.as_ref()) {
-                bump(&mut self.existing_anti, node, &t.topology_key, delta);
+                self.existing_anti.bump(node, &t.topology_key, delta);
             }
         }
         let other_ns = self.namespaces.get(&other.namespace);
         if !pod.required_affinity.is_empty() && pod.required_affinity.iter().all(|t| t.matches(other, other_ns)) {
             for t in &pod.required_affinity {
-                bump(&mut self.affinity, node, &t.topology_key, delta);
+                self.affinity.bump(node, &t.topology_key, delta);
             }
         }
         for t in &pod.required_anti_affinity {
             if t.matches(other, other_ns) {
-                bump(&mut self.anti, node, &t.topology_key, delta);
+                self.anti.bump(node, &t.topology_key, delta);
             }
         }
     }
@@ -79,7 +102,7 @@ impl PreFilterPlugin for InterPodAffinity {
 
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, cache: &Cache) -> Status {
         let incoming = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
-        let existing = cache.nodes().any(|n| n.with_required_anti_affinity > 0);
+        let existing = cache.pods_with_required_anti_affinity() > 0;
         if !incoming && !existing {
             return Status::skip();
         }
@@ -131,9 +154,7 @@ impl FilterPlugin for InterPodAffinity {
         for t in &pod.required_affinity {
             match data.labels.get(&t.topology_key) {
                 None => return Status::unresolvable("node(s) didn't match pod affinity rules"),
-                Some(v) if st.affinity.get(&(t.topology_key.clone(), v.clone())).copied().unwrap_or(0) <= 0 => {
-                    pods_exist = false
-                }
+                Some(v) if st.affinity.get(&t.topology_key, v) <= 0 => pods_exist = false,
                 Some(_) => {}
             }
         }
@@ -143,14 +164,12 @@ impl FilterPlugin for InterPodAffinity {
         }
         for t in &pod.required_anti_affinity {
             if let Some(v) = data.labels.get(&t.topology_key)
-                && st.anti.get(&(t.topology_key.clone(), v.clone())).copied().unwrap_or(0) > 0
+                && st.anti.get(&t.topology_key, v) > 0
             {
                 return Status::unschedulable("node(s) didn't match pod anti-affinity rules");
             }
         }
-        if !st.existing_anti.is_empty()
-            && data.labels.iter().any(|(k, v)| st.existing_anti.get(&(k.clone(), v.clone())).copied().unwrap_or(0) > 0)
-        {
+        if !st.existing_anti.is_empty() && data.labels.iter().any(|(k, v)| st.existing_anti.get(k, v) > 0) {
             return Status::unschedulable("node(s) didn't satisfy existing pods anti-affinity rules");
         }
         Status::success()
@@ -198,7 +217,7 @@ impl PreScorePlugin for InterPodAffinity {
 
     fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _: &[&NodeInfo], cache: &Cache) -> Status {
         let preferred = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
-        if !preferred && cache.nodes().all(|n| n.with_affinity == 0) {
+        if !preferred && cache.pods_with_affinity() == 0 {
             return Status::skip();
         }
         let incoming_ns = ns_labels(cache, &pod.namespace);

@@ -28,6 +28,7 @@ pub fn default_profile(client: kube::Client, scheduler_name: &str, strategy: Str
     let spread = Arc::new(pod_topology_spread::PodTopologySpread);
     let inter = Arc::new(inter_pod_affinity::InterPodAffinity);
     let taints = Arc::new(taint_toleration::TaintToleration);
+    let images = Arc::new(image_locality::ImageLocality);
     Profile {
         scheduler_name: scheduler_name.to_string(),
         pre_filter: vec![affinity.clone(), ports.clone(), spread.clone(), inter.clone()],
@@ -42,7 +43,7 @@ pub fn default_profile(client: kube::Client, scheduler_name: &str, strategy: Str
             spread.clone(),
             inter.clone(),
         ],
-        pre_score: vec![taints.clone(), affinity.clone(), spread.clone(), inter.clone()],
+        pre_score: vec![taints.clone(), affinity.clone(), spread.clone(), inter.clone(), images.clone()],
         score: vec![
             (taints, 3),
             (affinity, 2),
@@ -50,7 +51,7 @@ pub fn default_profile(client: kube::Client, scheduler_name: &str, strategy: Str
             (spread, 2),
             (inter, 2),
             (Arc::new(balanced_allocation::BalancedAllocation::default()), 1),
-            (Arc::new(image_locality::ImageLocality), 1),
+            (images, 1),
         ],
         reserve: vec![],
         permit: vec![],

@@ -2,12 +2,13 @@
 //! `DoNotSchedule` constraints filter nodes whose domain would exceed `maxSkew`;
 //! `ScheduleAnyway` constraints score nodes with fewer matching pods higher.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::{PodSpec, TopologySpreadConstraint};
 use skiff_api::selector::label::{LabelSelector, Op, Requirement};
 
 use crate::cache::Cache;
+use crate::fnv::FnvMap;
 use crate::framework::{
     CycleState, FilterPlugin, MAX_NODE_SCORE, PreFilterPlugin, PreScorePlugin, ScorePlugin, Status,
 };
@@ -93,7 +94,7 @@ fn counts_pod(p: &PodInfo, c: &Constraint, namespace: &str) -> bool {
 #[derive(Clone)]
 struct FilterState {
     constraints: Vec<Constraint>,
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<FnvMap<String, i64>>,
     min: Vec<i64>,
 }
 
@@ -134,18 +135,26 @@ impl PreFilterPlugin for PodTopologySpread {
         if cs.is_empty() {
             return Status::skip();
         }
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
+        let mut counts: Vec<FnvMap<String, i64>> = vec![FnvMap::default(); cs.len()];
+        let mut values: Vec<&String> = Vec::with_capacity(cs.len());
         for node in cache.nodes() {
             let data = node.data();
-            if !has_all_keys(data, &cs) {
+            values.clear();
+            values.extend(cs.iter().map_while(|c| data.labels.get(&c.key)));
+            if values.len() < cs.len() {
                 continue;
             }
             for (i, c) in cs.iter().enumerate() {
                 if !counts_for(c, pod.spec(), data) {
                     continue;
                 }
-                let n = matching_pods(node, c, &pod.namespace);
-                *counts[i].entry(data.labels[&c.key].clone()).or_default() += n;
+                let n = if node.pods.is_empty() { 0 } else { matching_pods(node, c, &pod.namespace) };
+                match counts[i].get_mut(values[i]) {
+                    Some(count) => *count += n,
+                    None => {
+                        counts[i].insert(values[i].clone(), n);
+                    }
+                }
             }
         }
         let mut st = FilterState { min: vec![0; cs.len()], constraints: cs, counts };
@@ -197,7 +206,7 @@ impl FilterPlugin for PodTopologySpread {
 #[derive(Clone)]
 struct ScoreState {
     constraints: Vec<Constraint>,
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<FnvMap<String, i64>>,
     weights: Vec<f64>,
     ignored: HashSet<String>,
 }
@@ -213,7 +222,7 @@ impl PreScorePlugin for PodTopologySpread {
             return Status::skip();
         }
         let mut ignored = HashSet::new();
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
+        let mut counts: Vec<FnvMap<String, i64>> = vec![FnvMap::default(); cs.len()];
         let mut sizes = vec![0usize; cs.len()];
         for node in nodes {
             let data = node.data();
