@@ -10,11 +10,6 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
-// glibc's malloc spent a third of the server's CPU under load (JSON values are many small
-// allocations freed on other threads); mimalloc handles that pattern far better.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let debug = match &cli.command {
