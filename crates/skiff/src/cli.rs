@@ -15,7 +15,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a cluster: API server, store and (later) the node agent on this machine.
+    /// Run a cluster: API server, store, scheduler and (later) the node agent on this machine.
     Server(ServerArgs),
     /// Register hollow nodes (like kwok) against a running cluster: fake Nodes with leases and
     /// heartbeats whose bound pods are reported running without running anything.
