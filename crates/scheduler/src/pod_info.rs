@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, PodSpec, WeightedPodAffinityTerm};
 use skiff_api::selector::label::{LabelSelector, Op, Requirement};
 
 use crate::resource::{Resource, pod_non_zero_requests, pod_requests};
@@ -110,7 +110,8 @@ impl PodInfo {
     /// Summarise `pod`; `keep_object` keeps the whole object (for pods waiting in the queue).
     pub fn new(pod: Pod, keep_object: bool) -> PodInfo {
         let meta = &pod.metadata;
-        let spec = pod.spec.clone().unwrap_or_default();
+        let no_spec = PodSpec::default();
+        let spec = pod.spec.as_ref().unwrap_or(&no_spec);
         let status = pod.status.as_ref();
         let namespace = meta.namespace.clone().unwrap_or_default();
         let labels = meta.labels.clone().unwrap_or_default();
@@ -120,9 +121,9 @@ impl PodInfo {
             node_name: spec.node_name.clone().unwrap_or_default(),
             nominated_node_name: status.and_then(|s| s.nominated_node_name.clone()).unwrap_or_default(),
             priority: spec.priority.unwrap_or(0),
-            requests: pod_requests(&spec),
-            non_zero: pod_non_zero_requests(&spec),
-            host_ports: host_ports(&spec),
+            requests: pod_requests(spec),
+            non_zero: pod_non_zero_requests(spec),
+            host_ports: host_ports(spec),
             terminating: meta.deletion_timestamp.is_some(),
             start_time: status
                 .and_then(|s| s.start_time.as_ref())
@@ -151,7 +152,7 @@ impl PodInfo {
         info
     }
 
-    pub fn spec(&self) -> Option<&k8s_openapi::api::core::v1::PodSpec> {
+    pub fn spec(&self) -> Option<&PodSpec> {
         self.pod.as_ref().and_then(|p| p.spec.as_ref())
     }
 
@@ -192,7 +193,7 @@ fn weighted(
 
 /// Host ports of the containers and of sidecars (restartable init containers), which run
 /// alongside them.
-fn host_ports(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<HostPort> {
+fn host_ports(spec: &PodSpec) -> Vec<HostPort> {
     let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
     spec.containers
         .iter()

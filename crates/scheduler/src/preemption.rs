@@ -29,10 +29,10 @@ pub enum Decision {
     NotHelpful(String),
 }
 
-/// Lower priority first, then the pod that started later (upstream's `MoreImportantPod`,
-/// inverted): true when `a` is more important than `b`.
-fn more_important(a: &PodInfo, b: &PodInfo) -> bool {
-    (a.priority, -a.start_time) > (b.priority, -b.start_time)
+/// Most important first: higher priority, then the pod that started earlier (upstream's
+/// `MoreImportantPod`).
+fn by_importance(a: &Arc<PodInfo>, b: &Arc<PodInfo>) -> std::cmp::Ordering {
+    (b.priority, a.start_time).cmp(&(a.priority, b.start_time))
 }
 
 pub fn preempt(
@@ -111,15 +111,7 @@ fn select_victims(
     if !s.is_success() {
         return Err(s);
     }
-    potential.sort_by(|a, b| {
-        if more_important(a, b) {
-            std::cmp::Ordering::Less
-        } else if more_important(b, a) {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    });
+    potential.sort_by(by_importance);
     let (violating, fine) = split_by_budget(&potential, &cache.budgets);
     let mut victims = Vec::new();
     let mut pdb_violations = 0;
@@ -137,7 +129,7 @@ fn select_victims(
             }
         }
     }
-    victims.sort_by(|a, b| if more_important(a, b) { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater });
+    victims.sort_by(by_importance);
     Ok(Candidate { node: node.name().to_string(), victims, pdb_violations })
 }
 

@@ -100,7 +100,7 @@ impl Writer {
             "reason": reason,
             "message": message,
             "lastProbeTime": null,
-            "lastTransitionTime": jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string(),
+            "lastTransitionTime": skiff_api::time::now_rfc3339(),
         }]});
         if let Some(n) = nominated {
             status["nominatedNodeName"] = if n.is_empty() { json!(null) } else { json!(n) };
@@ -139,7 +139,7 @@ impl Writer {
                 "status": "True",
                 "reason": "PreemptionByScheduler",
                 "message": message,
-                "lastTransitionTime": jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string(),
+                "lastTransitionTime": skiff_api::time::now_rfc3339(),
             }]}});
             let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(condition)).await;
             let dp = DeleteParams {

@@ -91,6 +91,19 @@ async fn unschedulable_message(pods: &Api<Pod>, name: &str) -> String {
     c.message.unwrap()
 }
 
+/// The first event with `reason` about pod `name` in `default`, waiting up to 5 s for it.
+async fn first_event(c: &kube::Client, name: &str, reason: &str) -> Option<Event> {
+    let events: Api<Event> = Api::namespaced(c.clone(), "default");
+    let lp = ListParams::default().fields(&format!("involvedObject.name={name},reason={reason}"));
+    for _ in 0..100 {
+        if let Some(e) = events.list(&lp).await.unwrap().items.into_iter().next() {
+            return Some(e);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 #[tokio::test]
 async fn a_pod_that_fits_only_one_node_lands_there() {
     let s = server();
@@ -103,16 +116,7 @@ async fn a_pod_that_fits_only_one_node_lands_there() {
     assert_eq!(node_of(&pods, "needs-two").await, "big");
 
     // The Scheduled event names the node, as kubectl describe shows it.
-    let events: Api<Event> = Api::namespaced(c, "default");
-    let lp = ListParams::default().fields("involvedObject.name=needs-two,reason=Scheduled");
-    let mut found = None;
-    for _ in 0..100 {
-        if let Some(e) = events.list(&lp).await.unwrap().items.into_iter().next() {
-            found = e.message;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let found = first_event(&c, "needs-two", "Scheduled").await.and_then(|e| e.message);
     assert_eq!(found.as_deref(), Some("Successfully assigned default/needs-two to big"));
 }
 
@@ -172,17 +176,7 @@ async fn a_tainted_node_repels_pods_without_a_toleration_and_the_event_says_why(
          preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, \
          2 Preemption is not helpful for scheduling."
     );
-    let events: Api<Event> = Api::namespaced(c.clone(), "default");
-    let lp = ListParams::default().fields("involvedObject.name=big,reason=FailedScheduling");
-    let mut seen = None;
-    for _ in 0..100 {
-        if let Some(e) = events.list(&lp).await.unwrap().items.into_iter().next() {
-            seen = Some(e);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let e = seen.expect("a FailedScheduling event");
+    let e = first_event(&c, "big", "FailedScheduling").await.expect("a FailedScheduling event");
     assert_eq!((e.type_.as_deref(), e.message.as_deref()), (Some("Warning"), Some(msg.as_str())));
 
     // With the toleration it goes to a GPU node.
