@@ -5,6 +5,12 @@
 //! behind even when a test panics. [`Kubectl`] runs a given kubectl version against it with its
 //! own cache dir; [`Server::client`] gives a kube-rs client.
 
+mod sim;
+mod wait;
+
+pub use sim::Sim;
+pub use wait::eventually;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -47,6 +53,11 @@ impl Server {
         };
         s.spawn();
         s
+    }
+
+    /// The skiff binary this server runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
     }
 
     pub fn dir(&self) -> &Path {

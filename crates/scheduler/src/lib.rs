@@ -9,7 +9,6 @@
 
 pub mod algorithm;
 pub mod cache;
-pub mod events;
 pub mod fnv;
 pub mod framework;
 pub mod informer;

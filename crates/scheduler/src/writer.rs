@@ -11,8 +11,8 @@ use serde_json::json;
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
-use crate::events::Recorder;
 use crate::pod_info::PodInfo;
+use skiff_runtime::events::Recorder;
 
 /// Events waiting to be written before new ones are dropped.
 const MAX_QUEUED_EVENTS: usize = 1000;
@@ -44,7 +44,7 @@ fn reference(pod: &PodInfo) -> ObjectReference {
 impl Writer {
     pub fn new(client: kube::Client, rt: Handle, scheduler_name: &str) -> Writer {
         Writer {
-            recorder: Arc::new(Recorder::new(client.clone(), scheduler_name)),
+            recorder: Arc::new(Recorder::new(client.clone(), scheduler_name, "Scheduling")),
             client,
             rt,
             scheduler_name: scheduler_name.to_string(),

@@ -70,6 +70,15 @@ pub struct ServerArgs {
     #[arg(long, help_heading = "Components")]
     pub disable_scheduler: bool,
 
+    /// Do not run any controller (deployments, jobs, garbage collection, …).
+    #[arg(long, help_heading = "Components")]
+    pub disable_controllers: bool,
+
+    /// Controllers to run, as kube-controller-manager's --controllers: `*` for all, a name to
+    /// enable one, `-name` to disable one (e.g. `*,-cronjob`).
+    #[arg(long, value_delimiter = ',', default_value = "*", help_heading = "Components")]
+    pub controllers: Vec<String>,
+
     /// Log debug detail.
     #[arg(long, help_heading = "Logging")]
     pub debug: bool,

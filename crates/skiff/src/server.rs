@@ -22,6 +22,7 @@ fn config(args: &ServerArgs) -> ServerConfig {
 }
 
 pub fn run(args: ServerArgs) -> Result<(), String> {
+    skiff_controllers::check_list(&args.controllers).map_err(|e| format!("--controllers: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,6 +40,14 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
             let client = started.api.local_client("system:kube-scheduler", &[]);
             tokio::spawn(skiff_scheduler::run(client, skiff_scheduler::Config::default(), stop_rx.clone()))
         });
+        let controllers = (!args.disable_controllers).then(|| {
+            let client = started.api.local_client("system:kube-controller-manager", &[]);
+            let config = skiff_controllers::Config {
+                controllers: args.controllers.clone(),
+                root_ca_pem: started.pki.ca.cert_pem.clone(),
+            };
+            tokio::spawn(skiff_controllers::run(client, config, stop_rx.clone()))
+        });
         if !args.disable_agent {
             tracing::info!("the node agent is not part of this build yet; running the control plane only");
         }
@@ -50,8 +59,8 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         }
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
-        if let Some(s) = scheduler {
-            let _ = tokio::time::timeout(Duration::from_secs(2), s).await;
+        for task in [scheduler, controllers].into_iter().flatten() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), started.wait()).await;
         Ok(())

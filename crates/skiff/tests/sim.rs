@@ -2,53 +2,16 @@
 //! for the pods bound to them.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
-use skiff_e2e::Server;
+use skiff_e2e::{Server, Sim};
 
 const BIN: &str = env!("CARGO_BIN_EXE_skiff");
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A running `skiff sim`, killed when dropped (also when the test fails).
-struct Sim {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Sim {
-    fn start(server: &Server, nodes: usize) -> Sim {
-        let log = server.dir().join("sim.log");
-        let file = std::fs::File::create(&log).expect("sim log");
-        let child = Command::new(BIN)
-            .arg("sim")
-            .arg("--kubeconfig")
-            .arg(server.kubeconfig())
-            .arg("--nodes")
-            .arg(nodes.to_string())
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log fd"))
-            .stderr(file)
-            .spawn()
-            .expect("spawn skiff sim");
-        Sim { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Poll `check` until it gives `Some`, or fail with the sim's log.
 async fn wait_for<T, F, Fut>(what: &str, sim: &Sim, mut check: F) -> T

@@ -37,15 +37,19 @@ struct Memory {
     order: VecDeque<Key>,
 }
 
+/// Records events for one component (`reportingController`), e.g. `default-scheduler`.
 pub struct Recorder {
     client: kube::Client,
     controller: String,
+    action: String,
     memory: Mutex<Memory>,
 }
 
 impl Recorder {
-    pub fn new(client: kube::Client, controller: &str) -> Recorder {
-        Recorder { client, controller: controller.to_string(), memory: Mutex::default() }
+    /// `action` is what the component does (`Scheduling`, `Reconciling`); events.k8s.io
+    /// requires one.
+    pub fn new(client: kube::Client, controller: &str, action: &str) -> Recorder {
+        Recorder { client, controller: controller.to_string(), action: action.to_string(), memory: Mutex::default() }
     }
 
     /// Record `reason`/`note` about the object `regarding` (`warning` for type Warning).
@@ -83,7 +87,7 @@ impl Recorder {
             "eventTime": micro(now),
             "reportingController": self.controller,
             "reportingInstance": format!("{}-{}", self.controller, hostname()),
-            "action": "Scheduling",
+            "action": self.action,
             "reason": reason,
             "regarding": regarding,
             "note": note,

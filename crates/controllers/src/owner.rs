@@ -1,0 +1,80 @@
+//! Owner references: who controls an object, making the reference a controller sets on
+//! what it creates, and the index that finds an owner's objects.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+
+/// Name of the index (on any informer) from a controller's uid to the objects it controls.
+pub const CONTROLLER_UID_INDEX: &str = "controller-uid";
+
+/// The owner reference with `controller: true`, if any.
+pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references.as_ref()?.iter().find(|r| r.controller == Some(true))
+}
+
+/// The index values for [`CONTROLLER_UID_INDEX`].
+pub fn controller_uid(meta: &ObjectMeta) -> Vec<String> {
+    controller_of(meta).map(|r| r.uid.clone()).into_iter().collect()
+}
+
+/// The reference a controller puts on what it creates: controller, blocking the owner's
+/// foreground deletion.
+pub fn controller_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReference {
+    let meta = owner.meta();
+    OwnerReference {
+        api_version: K::api_version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+        name: meta.name.clone().unwrap_or_default(),
+        uid: meta.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Whether `meta` is controlled by the object with uid `uid`.
+pub fn is_controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
+    controller_of(meta).is_some_and(|r| r.uid == uid)
+}
+
+/// A strategic merge patch that makes `owner` the controller
+/// of an orphan (adoption). The uid precondition makes the write fail if the object was
+/// replaced meanwhile.
+pub fn adopt_patch(owner: &OwnerReference, uid: &str) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": {
+            "ownerReferences": [owner],
+            "uid": uid,
+        }
+    })
+}
+
+/// A strategic merge patch that removes the owner reference with `owner_uid` (release).
+pub fn release_patch(owner_uid: &str, uid: &str) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": {
+            "ownerReferences": [{"$patch": "delete", "uid": owner_uid}],
+            "uid": uid,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+
+    use super::*;
+
+    #[test]
+    fn controller_ref_names_the_owner_and_blocks_its_deletion() {
+        let mut rs = ReplicaSet::default();
+        rs.metadata.name = Some("web".into());
+        rs.metadata.uid = Some("u1".into());
+        let r = controller_ref(&rs);
+        assert_eq!((r.api_version.as_str(), r.kind.as_str(), r.name.as_str()), ("apps/v1", "ReplicaSet", "web"));
+        assert_eq!((r.controller, r.block_owner_deletion), (Some(true), Some(true)));
+        let mut meta = ObjectMeta::default();
+        meta.owner_references = Some(vec![r]);
+        assert!(is_controlled_by(&meta, "u1"));
+        assert_eq!(controller_uid(&meta), ["u1"]);
+    }
+}

@@ -1,0 +1,5 @@
+//! Not written yet.
+
+use crate::context::Context;
+
+pub fn start(_ctx: &Context) {}
