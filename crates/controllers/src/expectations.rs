@@ -3,7 +3,7 @@
 //! not create the same pods twice. Expectations lapse after five minutes in case a watch
 //! event was lost.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,9 @@ const TTL: Duration = Duration::from_secs(300);
 struct Expected {
     adds: i64,
     deletes: i64,
+    /// Uids of the objects whose deletion is awaited, when the controller said which: a
+    /// deletion seen twice (deletionTimestamp set, then gone) then counts once.
+    deleting: HashSet<String>,
     set_at: Instant,
 }
 
@@ -24,7 +27,26 @@ impl Expectations {
     /// Expect `adds` creations and `deletes` deletions for `key`.
     pub fn expect(&self, key: &str, adds: i64, deletes: i64) {
         let mut m = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
-        m.insert(key.to_string(), Expected { adds, deletes, set_at: Instant::now() });
+        m.insert(key.to_string(), Expected { adds, deletes, deleting: HashSet::new(), set_at: Instant::now() });
+    }
+
+    /// Expect the deletion of the objects with these uids for `key`.
+    pub fn expect_deletions(&self, key: &str, uids: impl IntoIterator<Item = String>) {
+        let deleting: HashSet<String> = uids.into_iter().collect();
+        let mut m = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        let deletes = deleting.len() as i64;
+        m.insert(key.to_string(), Expected { adds: 0, deletes, deleting, set_at: Instant::now() });
+    }
+
+    /// The object with `uid` was seen deleted (or being deleted), or its deletion failed;
+    /// only counts if it was expected, and only once.
+    pub fn deletion_of_observed(&self, key: &str, uid: &str) {
+        let mut m = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = m.get_mut(key)
+            && e.deleting.remove(uid)
+        {
+            e.deletes -= 1;
+        }
     }
 
     /// One expected creation was seen (or will never happen: the create failed).
@@ -75,6 +97,18 @@ mod tests {
         e.creation_observed("a");
         assert!(e.satisfied("a"));
         e.forget("a");
+        assert!(e.satisfied("a"));
+    }
+
+    #[test]
+    fn a_deletion_seen_twice_counts_once() {
+        let e = Expectations::default();
+        e.expect_deletions("a", ["p1".to_string(), "p2".to_string()]);
+        e.deletion_of_observed("a", "p1");
+        e.deletion_of_observed("a", "p1");
+        e.deletion_of_observed("a", "other");
+        assert!(!e.satisfied("a"));
+        e.deletion_of_observed("a", "p2");
         assert!(e.satisfied("a"));
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod expectations;
 pub mod owner;
 pub mod pods;
+pub mod selector;
 
 pub mod cronjob;
 pub mod daemonset;
