@@ -113,7 +113,8 @@ fn eviction_delete_options(eviction: &Value) -> DeleteOptions {
 }
 
 fn too_many(message: String, cause: Option<String>) -> ApiError {
-    let mut e = ApiError::too_many_requests(message, 10);
+    // Upstream gives no Retry-After: kubectl drain retries evictions on its own every 5 s.
+    let mut e = ApiError::too_many_requests(message, 0);
     if let (Some(c), Some(d)) = (cause, e.details.as_mut()) {
         d.causes = vec![Cause { reason: "DisruptionBudget".into(), message: c, field: String::new() }];
     }

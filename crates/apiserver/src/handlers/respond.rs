@@ -28,8 +28,9 @@ pub fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
 pub fn error_response(e: &ApiError) -> Response<Body> {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = json_response(status, &e.to_status());
-    // As upstream: a Status that says when to retry says it in the header clients read too.
-    if let Some(secs) = e.details.as_ref().and_then(|d| d.retry_after_seconds) {
+    // As upstream: a Status that says when to retry says it in the header clients read too
+    // (client-go then retries by itself, so 0 means "no advice" and sends none).
+    if let Some(secs) = e.details.as_ref().and_then(|d| d.retry_after_seconds).filter(|s| *s > 0) {
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     r

@@ -10,6 +10,7 @@ pub mod delete;
 pub mod meta;
 pub mod priority;
 pub mod services;
+pub mod tolerations;
 
 use std::sync::Arc;
 
@@ -176,6 +177,7 @@ impl ApiServer {
         self.check_namespace(info, namespace, &name).await?;
         if info.plural == "pods" && info.group.is_empty() {
             self.admit_pod_priority(&mut obj).await?;
+            tolerations::add_default_tolerations(&mut obj);
         }
         let (mut obj, warnings) = admit(info, Operation::Create, obj, None, opts)?;
         if !opts.applied {
