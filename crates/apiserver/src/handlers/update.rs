@@ -63,14 +63,21 @@ pub async fn update(ctx: &Ctx, body: Bytes, format: BodyFormat) -> Result<Respon
 }
 
 /// `namespaces/<name>/finalize`: only `spec.finalizers` changes; a terminating namespace whose
-/// finalizers are all gone is removed.
+/// finalizers are all gone is removed. The namespace's update rules keep `spec.finalizers`,
+/// so this write bypasses them and checks the names itself.
 async fn finalize(ctx: &Ctx, body: Value, opts: &crate::registry::WriteOptions) -> Result<Written, ApiError> {
     let finalizers = body["spec"]["finalizers"].clone();
     let requested_rv = object::resource_version(&body).to_string();
     let name = ctx.name().to_string();
+    let ns: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("decoding Namespace: {e}")))?;
+    let errs = skiff_api::kinds::namespace::validate_finalize(&ns);
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(&ctx.info.qualified_kind(), &name, &errs));
+    }
     let written = ctx
         .api
-        .update_object(ctx.info, "", &name, Target::Main, opts, |cur| {
+        .update_object(ctx.info, "", &name, Target::Internal, opts, |cur| {
             let mut next = cur.clone();
             if finalizers.is_null() {
                 if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {

@@ -40,11 +40,13 @@ pub enum Deleted {
 }
 
 /// An update that leaves a deleting object without finalizers and without grace removes it
-/// (upstream's "delete during update").
+/// (upstream's "delete during update"). A namespace also waits for its `spec.finalizers`,
+/// which only `finalize` empties (upstream's ShouldDeleteNamespaceDuringUpdate).
 pub fn finalized(obj: &Value) -> bool {
     let m = object::meta(obj);
     object::deletion_timestamp(obj).is_some()
         && object::finalizers(obj).is_empty()
+        && obj["spec"]["finalizers"].as_array().is_none_or(|f| f.is_empty())
         && m.and_then(|m| m.get("deletionGracePeriodSeconds")).and_then(Value::as_i64).unwrap_or(0) == 0
 }
 
@@ -190,5 +192,8 @@ mod tests {
         assert!(!finalized(&json!({"metadata": {"deletionTimestamp": "t", "finalizers": ["a/b"]}})));
         assert!(!finalized(&json!({"metadata": {"deletionTimestamp": "t", "deletionGracePeriodSeconds": 30}})));
         assert!(!finalized(&json!({"metadata": {}})));
+        let terminating = json!({"metadata": {"deletionTimestamp": "t"}, "spec": {"finalizers": ["kubernetes"]}});
+        assert!(!finalized(&terminating), "a namespace waits for its spec finalizers");
+        assert!(finalized(&json!({"metadata": {"deletionTimestamp": "t"}, "spec": {"finalizers": []}})));
     }
 }
