@@ -12,6 +12,7 @@ pub mod expectations;
 pub mod owner;
 pub mod pods;
 pub mod selector;
+pub mod tolerations;
 
 pub mod cronjob;
 pub mod daemonset;
@@ -31,9 +32,12 @@ use tokio::sync::watch;
 
 pub use context::Context;
 
+/// Registers a controller's informer handlers and starts its workers.
+pub type StartFn = fn(&Context);
+
 /// Every controller by its upstream name (`kube-controller-manager --controllers`), with
 /// the function that registers its handlers and starts its workers.
-pub const CONTROLLERS: &[(&str, fn(&Context))] = &[
+pub const CONTROLLERS: &[(&str, StartFn)] = &[
     ("replicaset", replicaset::start_replicasets),
     ("replicationcontroller", replicaset::start_replication_controllers),
     ("deployment", deployment::start),

@@ -72,8 +72,7 @@ mod tests {
         let r = controller_ref(&rs);
         assert_eq!((r.api_version.as_str(), r.kind.as_str(), r.name.as_str()), ("apps/v1", "ReplicaSet", "web"));
         assert_eq!((r.controller, r.block_owner_deletion), (Some(true), Some(true)));
-        let mut meta = ObjectMeta::default();
-        meta.owner_references = Some(vec![r]);
+        let meta = ObjectMeta { owner_references: Some(vec![r]), ..Default::default() };
         assert!(is_controlled_by(&meta, "u1"));
         assert_eq!(controller_uid(&meta), ["u1"]);
     }

@@ -165,7 +165,7 @@ fn acceptance(kubectl: &Kubectl) {
     let left = k.run(&["get", "deploy,pvc,secret", "-n", "demo", "-o", "name"]).ok();
     assert_eq!(left.stdout.trim(), "", "everything deleted");
     let cms = k.run(&["get", "cm", "-n", "demo", "-o", "name"]).ok();
-    assert_eq!(cms.stdout.trim(), "configmap/settings");
+    assert_eq!(cms.stdout.trim(), "configmap/kube-root-ca.crt\nconfigmap/settings");
 
     // Errors come back as upstream words them.
     let missing = k.run(&["get", "deploy", "nope", "-n", "demo"]).fails();

@@ -45,7 +45,7 @@ mod tests {
     #[test]
     fn least_valuable_pods_sort_first() {
         let ready = |t: &str| json!({"type": "Ready", "status": "True", "lastTransitionTime": t});
-        let mut list = vec![
+        let mut list = [
             pod(
                 "old-ready",
                 json!({"spec": {"nodeName": "n", "containers": []}, "status": {"phase": "Running", "conditions": [ready("2026-01-01T00:00:00Z")]}}),
