@@ -9,6 +9,7 @@
 pub mod context;
 pub mod error;
 pub mod expectations;
+pub mod history;
 pub mod owner;
 pub mod pods;
 pub mod selector;
