@@ -1,5 +1,0 @@
-//! Not written yet.
-
-use crate::context::Context;
-
-pub fn start(_ctx: &Context) {}
