@@ -2,10 +2,11 @@
 //! beside the goal and the reference figures from the control-plane issue.
 //!
 //! Usage: `cargo build --release -p skiff -p skiff-bench && ./target/release/skiff-bench
-//! [control-plane | scheduler [WORKLOAD]]` (both by default; `--skiff PATH` to measure another
+//! [control-plane | scheduler [WORKLOAD] | controllers]` (control plane and scheduler by default; `--skiff PATH` to measure another
 //! binary). Figures are measurements, not assertions.
 
 mod apiserver;
+mod controllers;
 mod scheduler;
 mod stats;
 
@@ -19,10 +20,10 @@ fn main() {
         match a.as_str() {
             "--skiff" => skiff = args.next().map(PathBuf::from),
             "-h" | "--help" => {
-                println!("usage: skiff-bench [--skiff PATH] [control-plane | scheduler [WORKLOAD]]");
+                println!("usage: skiff-bench [--skiff PATH] [control-plane | scheduler [WORKLOAD] | controllers]");
                 return;
             }
-            "control-plane" | "scheduler" => suites.push(a),
+            "control-plane" | "scheduler" | "controllers" => suites.push(a),
             w if suites.last().is_some_and(|s| s == "scheduler") => suites.push(format!("scheduler:{w}")),
             other => {
                 eprintln!("skiff-bench: unknown argument {other:?} (try --help)");
@@ -48,6 +49,9 @@ fn main() {
         if all || suites.iter().any(|s| s.starts_with("scheduler")) {
             let only = suites.iter().find_map(|s| s.strip_prefix("scheduler:"));
             scheduler::run(&skiff, only).await;
+        }
+        if suites.iter().any(|s| s == "controllers") {
+            controllers::run(&skiff).await;
         }
     });
 }

@@ -23,13 +23,13 @@ use skiff_e2e::Server;
 use crate::stats::rss_mib;
 
 const CLIENTS: usize = 32;
-const NS: &str = "sched";
+pub(crate) const NS: &str = "sched";
 
 /// `skiff sim` as a child process, killed when dropped.
-struct Sim(Child);
+pub(crate) struct Sim(Child);
 
 impl Sim {
-    fn start(skiff: &Path, server: &Server, args: &[&str]) -> Sim {
+    pub(crate) fn start(skiff: &Path, server: &Server, args: &[&str]) -> Sim {
         let log = std::fs::File::create(server.dir().join("sim.log")).expect("sim log");
         let kubeconfig = server.kubeconfig();
         let child = Command::new(skiff)
@@ -44,7 +44,7 @@ impl Sim {
         Sim(child)
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.0.id()
     }
 }
@@ -73,7 +73,7 @@ struct Workload {
     pod: fn(usize) -> Value,
 }
 
-fn base(name: String) -> Value {
+pub(crate) fn base(name: String) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "labels": {"app": "bench"}},
@@ -184,7 +184,7 @@ fn workloads() -> Vec<Workload> {
 }
 
 /// Wait until `n` nodes are registered.
-async fn wait_nodes(client: &kube::Client, n: usize) -> Duration {
+pub(crate) async fn wait_nodes(client: &kube::Client, n: usize) -> Duration {
     let t = Instant::now();
     let nodes: Api<Node> = Api::all(client.clone());
     loop {
@@ -199,7 +199,7 @@ async fn wait_nodes(client: &kube::Client, n: usize) -> Duration {
 
 /// Create pods `make(0..count)` from CLIENTS clients and wait until all are bound; returns the
 /// time from the first create to the last binding seen.
-async fn create_and_wait(server: &Server, count: usize, make: fn(usize) -> Value) -> Duration {
+pub(crate) async fn create_and_wait(server: &Server, count: usize, make: fn(usize) -> Value) -> Duration {
     let client = server.client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let mut names: HashSet<String> = HashSet::new();
@@ -245,7 +245,7 @@ async fn create_and_wait(server: &Server, count: usize, make: fn(usize) -> Value
     started.elapsed()
 }
 
-async fn setup(client: &kube::Client) {
+pub(crate) async fn setup(client: &kube::Client) {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).expect("ns");
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("namespace");
     let classes: Api<PriorityClass> = Api::all(client.clone());
@@ -256,7 +256,7 @@ async fn setup(client: &kube::Client) {
     }
 }
 
-fn line(what: &str, ours: String, goal: &str, reference: &str) {
+pub(crate) fn line(what: &str, ours: String, goal: &str, reference: &str) {
     println!("{what:<44} {ours:>14}   goal {goal:<14} reference: {reference}");
 }
 

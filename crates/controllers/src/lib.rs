@@ -12,6 +12,7 @@ pub mod expectations;
 pub mod history;
 pub mod owner;
 pub mod pods;
+pub mod rank;
 pub mod selector;
 pub mod tolerations;
 

@@ -177,3 +177,58 @@ async fn an_unreachable_node_is_tainted_and_its_pods_replaced() {
     })
     .await;
 }
+
+/// Foreground deletion of a Deployment: its ReplicaSet and pods are gone before it is.
+#[tokio::test]
+async fn foreground_deletion_of_a_deployment_removes_replica_sets_and_pods_first() {
+    use k8s_openapi::api::apps::v1::Deployment;
+
+    let server = Server::start(Path::new(BIN));
+    let sim = Sim::start(&server, 2);
+    let client = server.client().await;
+    let log = || format!("server log:\n{}\nsim log:\n{}", server.log(), sim.log());
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+        },
+    }))
+    .unwrap();
+    deployments.create(&PostParams::default(), &d).await.unwrap();
+    eventually("3 available replicas", WAIT, log, || async {
+        let s = deployments.get("web").await.ok()?.status?;
+        (s.available_replicas == Some(3)).then_some(())
+    })
+    .await;
+
+    deployments.delete("web", &DeleteParams::foreground()).await.unwrap();
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let saw_waiting_owner = std::cell::Cell::new(false);
+    eventually("the deployment gone", WAIT, log, || {
+        let (deployments, sets, pods) = (deployments.clone(), sets.clone(), pods.clone());
+        let saw = &saw_waiting_owner;
+        async move {
+            // The owner first: once it is gone, its dependents must be gone already.
+            let owner = deployments.get("web").await;
+            let left_sets = sets.list(&ListParams::default().labels("app=web")).await.ok()?.items.len();
+            let left_pods = pods.list(&ListParams::default().labels("app=web")).await.ok()?.items.len();
+            match owner {
+                Ok(d) => {
+                    assert!(d.metadata.deletion_timestamp.is_some());
+                    saw.set(saw.get() || left_pods > 0 || left_sets > 0);
+                    None
+                }
+                Err(_) => {
+                    assert_eq!((left_sets, left_pods), (0, 0), "dependents outlived a foreground-deleted owner");
+                    Some(())
+                }
+            }
+        }
+    })
+    .await;
+    assert!(saw_waiting_owner.get(), "the deployment waited for its dependents");
+}

@@ -2,7 +2,6 @@
 //! index), which count as failed or terminating, and which go first when some must be
 //! removed.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -129,7 +128,7 @@ pub fn for_removal(job: &Job, active: &[Arc<Pod>], at_least: usize) -> Vec<Arc<P
             }
         }
         for (_, mut same) in by_index {
-            same.sort_by(|a, b| deletion_order(a, b));
+            same.sort_by(|a, b| crate::rank::deletion_order(a, b));
             let keep = same.pop().expect("a group has a pod");
             rm.extend(same);
             left.push(keep);
@@ -138,29 +137,11 @@ pub fn for_removal(job: &Job, active: &[Arc<Pod>], at_least: usize) -> Vec<Arc<P
         left = active.to_vec();
     }
     if rm.len() < at_least {
-        left.sort_by(|a, b| deletion_order(a, b));
+        left.sort_by(|a, b| crate::rank::deletion_order(a, b));
         let more = (at_least - rm.len()).min(left.len());
         rm.extend(left.into_iter().take(more));
     }
     rm
-}
-
-/// Upstream's ActivePods order, least valuable first: unscheduled, Pending before Running,
-/// not ready before ready, more restarts, newer.
-fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
-    let phase_rank = |p: &Pod| match pods::phase(p) {
-        "Unknown" => 1,
-        "Running" => 2,
-        _ => 0,
-    };
-    let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    pods::is_scheduled(a)
-        .cmp(&pods::is_scheduled(b))
-        .then(phase_rank(a).cmp(&phase_rank(b)))
-        .then(pods::is_ready(a).cmp(&pods::is_ready(b)))
-        .then_with(|| pods::ready_since(b).cmp(&pods::ready_since(a)))
-        .then(pods::restarts(b).cmp(&pods::restarts(a)))
-        .then_with(|| created(b).cmp(&created(a)))
 }
 
 #[cfg(test)]

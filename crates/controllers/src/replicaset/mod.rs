@@ -1,10 +1,9 @@
 //! The ReplicaSet and ReplicationController controller: keep `replicas` matching, owned,
 //! active pods; adopt matching orphans and release pods that stop matching; report status.
 //!
-//! [`mod@self`] wires informers to the queue; [`sync`] does one set's reconcile; [`rank`] orders
-//! pods for deletion; [`workload`] hides the two kinds' differences.
+//! [`mod@self`] wires informers to the queue; [`sync`] does one set's reconcile ([`crate::rank`]
+//! orders pods for deletion); [`workload`] hides the two kinds' differences.
 
-mod rank;
 mod status;
 mod sync;
 mod workload;

@@ -10,10 +10,10 @@ use skiff_api::selector::label::LabelSelector;
 use skiff_runtime::{Next, split_key};
 
 use super::status;
-use super::{Controller, Replicated, rank};
+use super::{Controller, Replicated};
 use crate::error::{Error, Result};
 use crate::owner::{adopt_patch, controller_of, controller_ref, release_patch};
-use crate::{pods, selector};
+use crate::{pods, rank, selector};
 
 /// Most pods created or deleted in one sync (upstream's burstReplicas).
 const BURST: usize = 500;

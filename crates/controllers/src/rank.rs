@@ -1,5 +1,5 @@
-//! Which pods go first when there are too many: upstream's `ActivePods` order, least
-//! valuable first.
+//! Which pods go first when a controller has too many: upstream's `ActivePods` order,
+//! least valuable first (ReplicaSets and Jobs use it).
 
 use std::cmp::Ordering;
 
