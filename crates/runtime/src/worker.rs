@@ -38,17 +38,23 @@ pub fn run_workers<K, F, Fut, E>(
         let sync = sync.clone();
         tokio::spawn(async move {
             while let Some(key) = queue.get().await {
-                match sync(key.clone()).await {
-                    Ok(next) => {
+                // Each sync runs as its own task so that a panic (a bug) costs that key a
+                // retry, not the controller its worker.
+                match tokio::spawn(sync(key.clone())).await {
+                    Ok(Ok(next)) => {
                         queue.forget(&key);
                         if let Next::After(d) = next {
                             queue.add_after(key.clone(), d);
                         }
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         // Conflicts are the normal cost of optimistic concurrency: the
                         // retry sees the newer object.
                         tracing::debug!(controller = name, key = %key, error = %e, "sync failed; retrying");
+                        queue.add_rate_limited(key.clone());
+                    }
+                    Err(panicked) => {
+                        tracing::error!(controller = name, key = %key, error = %panicked, "sync panicked; retrying");
                         queue.add_rate_limited(key.clone());
                     }
                 }
@@ -99,6 +105,47 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(calls.load(Ordering::SeqCst) >= 2);
         assert_eq!(q.failures(&"k".to_string()), 0, "success forgets the failures");
+        stop_tx.send(true).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_panicking_sync_costs_a_retry_not_the_worker() {
+        let q: WorkQueue<String> = WorkQueue::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let c = calls.clone();
+        run_workers(
+            "test",
+            q.clone(),
+            1,
+            move |_key: String| {
+                let c = c.clone();
+                async move {
+                    if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                        panic!("a bug");
+                    }
+                    Ok::<_, String>(Next::Wait)
+                }
+            },
+            stop_rx,
+        );
+        // Printing the panic (with a backtrace) can take a while: wait for the calls.
+        let called = |n: usize| {
+            let calls = calls.clone();
+            async move {
+                for _ in 0..500 {
+                    if calls.load(Ordering::SeqCst) >= n {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                panic!("only {} calls, expected {n}", calls.load(Ordering::SeqCst));
+            }
+        };
+        q.add("k".to_string());
+        called(2).await; // retried after the panic
+        q.add("other".to_string());
+        called(3).await; // the worker still runs
         stop_tx.send(true).unwrap();
     }
 }
