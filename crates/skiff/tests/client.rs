@@ -360,7 +360,12 @@ async fn metadata_lists_and_delete_collection() {
 
 #[tokio::test]
 async fn pods_are_bound_and_evicted_through_subresources() {
-    let s = server();
+    // The subresources alone: the scheduler would race the manual binding (it marks the
+    // pod unschedulable, no nodes exist) and the disruption controller the manual budget.
+    let s = Server::start_with(
+        std::path::Path::new(env!("CARGO_BIN_EXE_skiff")),
+        &["--disable-scheduler", "--disable-controllers"],
+    );
     let client = s.client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let pod = |name: &str| -> Pod {
