@@ -72,6 +72,12 @@ impl Controller {
     }
 
     async fn sync(self: Arc<Self>, key: String) -> Result<Next> {
+        // A budget computed from half-loaded caches would allow too much or too little.
+        for synced in [self.pods.has_synced(), self.replica_sets.has_synced(), self.deployments.has_synced()] {
+            if !synced {
+                return Ok(Next::After(Duration::from_millis(100)));
+            }
+        }
         let Some(pdb) = self.budgets.get(&key) else { return Ok(Next::Wait) };
         let ns = pdb.metadata.namespace.clone().unwrap_or_default();
         let spec = pdb.spec.clone().unwrap_or_default();

@@ -162,3 +162,33 @@ async fn replication_controllers_keep_their_count() {
     })
     .await;
 }
+
+/// After a restart the controller waits for its pod cache before counting: a set whose pods
+/// exist does not create them again.
+#[tokio::test]
+async fn a_restarted_server_does_not_create_pods_twice() {
+    let mut server = Server::start(Path::new(BIN));
+    let sim = Sim::start(&server, 1);
+    let client = server.client().await;
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    sets.create(&PostParams::default(), &rs("keep", 5)).await.unwrap();
+    let log = || format!("sim log:\n{}", sim.log());
+    eventually("5 ready replicas", WAIT, log, || async {
+        let s = sets.get("keep").await.ok()?.status?;
+        (s.ready_replicas == Some(5)).then_some(())
+    })
+    .await;
+    for _ in 0..3 {
+        server.stop();
+        server.spawn();
+        let pods: Api<Pod> = Api::namespaced(server.client().await, "default");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let list = pods.list(&ListParams::default().labels("app=keep")).await.unwrap();
+        assert_eq!(
+            list.items.len(),
+            5,
+            "pods after a restart: {:?}",
+            list.items.iter().map(|p| &p.metadata.name).collect::<Vec<_>>()
+        );
+    }
+}

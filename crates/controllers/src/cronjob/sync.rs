@@ -28,6 +28,9 @@ const TOO_MANY_MISSED: i64 = 100;
 
 impl Controller {
     pub(super) async fn sync(self: Arc<Self>, key: String) -> Result<Next> {
+        // Before the Job cache is loaded every CronJob would look idle.
+        self.cronjobs.synced().await;
+        self.jobs.synced().await;
         let Some(shared) = self.cronjobs.get(&key) else { return Ok(Next::Wait) };
         let uid = shared.metadata.uid.clone().unwrap_or_default();
         let jobs: Vec<Arc<Job>> = self

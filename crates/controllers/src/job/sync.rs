@@ -136,6 +136,9 @@ fn r(s: &Option<String>) -> &str {
 
 impl Controller {
     pub(super) async fn sync(self: Arc<Self>, key: String) -> Result<Next> {
+        // Before the pod cache is loaded every Job would look podless and start more.
+        self.jobs.synced().await;
+        self.pods.synced().await;
         let Some(shared) = self.jobs.get(&key) else {
             self.expectations.forget(&key);
             self.finalizers.forget(&key);

@@ -20,6 +20,10 @@ const BURST: usize = 500;
 
 impl<R: Replicated> Controller<R> {
     pub(super) async fn sync(self: Arc<Self>, key: String) -> Result<Next> {
+        // Before the pod cache is loaded (at start) every set would look empty and create
+        // its replicas again.
+        self.sets.synced().await;
+        self.pods.synced().await;
         let Some(set) = self.sets.get(&key) else {
             self.expectations.forget(&key);
             return Ok(Next::Wait);
