@@ -1,11 +1,38 @@
 //! Owner references: who controls an object, making the reference a controller sets on
 //! what it creates, and the index that finds an owner's objects.
 
+use std::sync::Arc;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
+use skiff_runtime::Informer;
 
 /// Name of the index (on any informer) from a controller's uid to the objects it controls.
 pub const CONTROLLER_UID_INDEX: &str = "controller-uid";
+
+/// Name of the index from a namespace to its objects that have no controller (orphans).
+pub const ORPHANS_INDEX: &str = "orphans-by-namespace";
+
+/// Register the indexes [`claim_candidates`] reads (idempotent).
+pub fn index_for_claims<K: Resource + Send + Sync + 'static>(informer: &Informer<K>) {
+    informer.add_index(CONTROLLER_UID_INDEX, |o: &K| controller_uid(o.meta()));
+    informer.add_index(ORPHANS_INDEX, |o: &K| {
+        let meta = o.meta();
+        match controller_of(meta) {
+            None => vec![meta.namespace.clone().unwrap_or_default()],
+            Some(_) => Vec::new(),
+        }
+    });
+}
+
+/// What an owner may claim: the objects it controls and the orphans of its namespace, from
+/// the indexes [`index_for_claims`] registered — not every object of the namespace, which
+/// with thousands of pods made each sync a scan.
+pub fn claim_candidates<K>(informer: &Informer<K>, namespace: &str, owner_uid: &str) -> Vec<Arc<K>> {
+    let mut candidates = informer.by_index(CONTROLLER_UID_INDEX, owner_uid);
+    candidates.extend(informer.by_index(ORPHANS_INDEX, namespace));
+    candidates
+}
 
 /// The owner reference with `controller: true`, if any.
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {

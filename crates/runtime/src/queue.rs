@@ -8,6 +8,8 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tokio::sync::Notify;
 
 /// First retry delay after a failure, doubled per further failure.
@@ -22,6 +24,9 @@ struct State<K> {
     dirty: HashSet<K>,
     processing: HashSet<K>,
     failures: HashMap<K, u32>,
+    /// Keys waiting for a delayed add, with when it is due: a key is held once, at the
+    /// earliest time asked, so many delayed adds of one key coalesce into one.
+    waiting: HashMap<K, Instant>,
     shut_down: bool,
 }
 
@@ -51,6 +56,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                 dirty: HashSet::new(),
                 processing: HashSet::new(),
                 failures: HashMap::new(),
+                waiting: HashMap::new(),
                 shut_down: false,
             })),
             ready: Arc::new(Notify::new()),
@@ -74,15 +80,38 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         }
     }
 
-    /// Queue `key` once `delay` has passed (needs a tokio runtime).
+    /// Queue `key` once `delay` has passed (needs a tokio runtime). If the key already
+    /// waits to be added sooner, this does nothing: bursts of changes to one object then
+    /// cost one sync.
     pub fn add_after(&self, key: K, delay: Duration) {
         if delay.is_zero() {
             return self.add(key);
         }
+        let due = Instant::now() + delay;
+        {
+            let mut s = self.lock();
+            match s.waiting.get(&key) {
+                Some(at) if *at <= due => return,
+                _ => {
+                    s.waiting.insert(key.clone(), due);
+                }
+            }
+        }
         let this = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            this.add(key);
+            tokio::time::sleep_until(due).await;
+            let mine = {
+                let mut s = this.lock();
+                // A sooner add may have replaced this one (and already fired).
+                let mine = s.waiting.get(&key) == Some(&due);
+                if mine {
+                    s.waiting.remove(&key);
+                }
+                mine
+            };
+            if mine {
+                this.add(key);
+            }
         });
     }
 
@@ -204,6 +233,20 @@ mod tests {
         assert_eq!(q.get().await, Some("a"));
         q.forget(&"a");
         assert_eq!(q.failures(&"a"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delayed_adds_of_one_key_coalesce_at_the_earliest_time() {
+        let q = WorkQueue::new();
+        q.add_after("a", Duration::from_millis(100));
+        q.add_after("a", Duration::from_millis(500));
+        q.add_after("a", Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(q.len(), 1, "added at the earliest time asked");
+        assert_eq!(q.get().await, Some("a"));
+        q.done(&"a");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(q.is_empty(), "the later delayed adds were folded into the first");
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use skiff_api::selector::label::LabelSelector;
 
 use super::{Controller, name_of, namespace_of};
 use crate::error::{Error, Result};
-use crate::owner::{adopt_patch, controller_of, controller_ref, release_patch};
+use crate::owner::{adopt_patch, claim_candidates, controller_of, controller_ref, release_patch};
 use crate::selector;
 
 impl Controller {
@@ -19,7 +19,7 @@ impl Controller {
         let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), ns);
         let mut owned = Vec::new();
         let mut rechecked = false;
-        for rs in self.sets.list_namespace(ns) {
+        for rs in claim_candidates(&self.sets, ns, &uid) {
             let matches = selector::matches(sel, rs.metadata.labels.as_ref());
             let rs_uid = rs.metadata.uid.clone().unwrap_or_default();
             match controller_of(&rs.metadata) {

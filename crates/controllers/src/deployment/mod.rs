@@ -44,7 +44,7 @@ pub fn start(ctx: &Context) {
     let deployments = ctx.informers.get::<Deployment>();
     let sets = ctx.informers.get::<ReplicaSet>();
     let pods = ctx.informers.get::<Pod>();
-    sets.add_index(CONTROLLER_UID_INDEX, |rs: &ReplicaSet| controller_uid(&rs.metadata));
+    crate::owner::index_for_claims(&sets);
     pods.add_index(CONTROLLER_UID_INDEX, |p: &Pod| controller_uid(&p.metadata));
     let c = Arc::new(Controller { ctx: ctx.clone(), deployments, sets, pods, queue: WorkQueue::new() });
     let this = c.clone();

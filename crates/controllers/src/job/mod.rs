@@ -29,7 +29,7 @@ pub use conditions::is_finished;
 
 use crate::context::Context;
 use crate::expectations::Expectations;
-use crate::owner::{CONTROLLER_UID_INDEX, controller_of, controller_uid};
+use crate::owner::{CONTROLLER_UID_INDEX, controller_of};
 
 /// Event source, as upstream names it.
 const COMPONENT: &str = "job-controller";
@@ -41,7 +41,7 @@ const BATCH: Duration = Duration::from_secs(1);
 pub fn start(ctx: &Context) {
     let jobs = ctx.informers.get::<Job>();
     let pods = ctx.informers.get::<Pod>();
-    pods.add_index(CONTROLLER_UID_INDEX, |p: &Pod| controller_uid(&p.metadata));
+    crate::owner::index_for_claims(&pods);
     let c = Arc::new(Controller {
         ctx: ctx.clone(),
         jobs: jobs.clone(),

@@ -353,7 +353,7 @@ impl Controller {
         let uid = job.metadata.uid.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
         let mut owned = Vec::new();
-        for pod in self.pods.list_namespace(&ns) {
+        for pod in crate::owner::claim_candidates(&self.pods, &ns, &uid) {
             let matches = selector::matches(&sel, pod.metadata.labels.as_ref());
             let name = pod.metadata.name.clone().unwrap_or_default();
             let pod_uid = pod.metadata.uid.clone().unwrap_or_default();

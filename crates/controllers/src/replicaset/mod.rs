@@ -16,7 +16,7 @@ use skiff_runtime::{Change, Informer, WorkQueue, key_of, run_workers};
 
 use crate::context::Context;
 use crate::expectations::Expectations;
-use crate::owner::{CONTROLLER_UID_INDEX, controller_of, controller_uid};
+use crate::owner::{controller_of, index_for_claims};
 use crate::selector;
 pub use workload::Replicated;
 
@@ -42,7 +42,7 @@ struct Controller<R> {
 fn start<R: Replicated>(ctx: &Context) {
     let sets = ctx.informers.get::<R>();
     let pods = ctx.informers.get::<Pod>();
-    pods.add_index(CONTROLLER_UID_INDEX, |p: &Pod| controller_uid(&p.metadata));
+    index_for_claims(&pods);
     let c = Arc::new(Controller {
         ctx: ctx.clone(),
         sets: sets.clone(),

@@ -12,7 +12,7 @@ use skiff_runtime::{Next, split_key};
 use super::status;
 use super::{Controller, Replicated};
 use crate::error::{Error, Result};
-use crate::owner::{adopt_patch, controller_of, controller_ref, release_patch};
+use crate::owner::{adopt_patch, claim_candidates, controller_of, controller_ref, release_patch};
 use crate::{pods, rank, selector};
 
 /// Most pods created or deleted in one sync (upstream's burstReplicas).
@@ -59,7 +59,7 @@ impl<R: Replicated> Controller<R> {
         let uid = set.meta().uid.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
         let mut owned = Vec::new();
-        for pod in self.pods.list_namespace(&ns) {
+        for pod in claim_candidates(&self.pods, &ns, &uid) {
             if !pods::is_active(&pod) {
                 continue;
             }
