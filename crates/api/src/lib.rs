@@ -12,6 +12,7 @@ pub mod names;
 pub mod object;
 pub mod quantity;
 pub mod resources;
+pub mod scheduling;
 pub mod selector;
 pub mod status;
 pub mod strategy;

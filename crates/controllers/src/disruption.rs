@@ -62,13 +62,10 @@ pub fn start(ctx: &Context) {
 
 impl Controller {
     fn enqueue_budgets_of(&self, pod: &Pod) {
-        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-        for pdb in self.budgets.list_namespace(ns) {
-            let sel = selector::parse(pdb.spec.as_ref().and_then(|s| s.selector.as_ref()));
-            if sel.is_ok_and(|s| selector::matches(&s, pod.metadata.labels.as_ref())) {
-                self.queue.add(key_of(&*pdb));
-            }
-        }
+        let covering = selector::selecting(&self.budgets, &pod.metadata, |pdb| {
+            selector::parse(pdb.spec.as_ref().and_then(|s| s.selector.as_ref()))
+        });
+        covering.into_iter().for_each(|k| self.queue.add(k));
     }
 
     async fn sync(self: Arc<Self>, key: String) -> Result<Next> {

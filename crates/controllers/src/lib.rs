@@ -14,7 +14,6 @@ pub mod owner;
 pub mod pods;
 pub mod rank;
 pub mod selector;
-pub mod tolerations;
 
 pub mod cronjob;
 pub mod daemonset;

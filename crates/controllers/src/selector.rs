@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as SpecSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector as SpecSelector, ObjectMeta};
+use kube::Resource;
 use skiff_api::selector::label::LabelSelector;
+use skiff_runtime::{Informer, key_of};
 
 use crate::error::{Error, Result};
 
@@ -32,6 +34,22 @@ pub fn from_map(labels: &BTreeMap<String, String>) -> LabelSelector {
 /// Whether `labels` (absent = none) match `sel`.
 pub fn matches(sel: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
     sel.matches(|k| labels.and_then(|l| l.get(k)).map(String::as_str))
+}
+
+/// Keys of the objects in `target`'s namespace whose selector (`selector_of`) matches
+/// `target`'s labels: the owners that may adopt an orphan, the budgets covering a pod.
+pub fn selecting<K: Resource>(
+    informer: &Informer<K>,
+    target: &ObjectMeta,
+    selector_of: impl Fn(&K) -> Result<LabelSelector>,
+) -> Vec<String> {
+    let namespace = target.namespace.as_deref().unwrap_or_default();
+    informer
+        .list_namespace(namespace)
+        .iter()
+        .filter(|o| selector_of(o).is_ok_and(|sel| matches(&sel, target.labels.as_ref())))
+        .map(|o| key_of(&**o))
+        .collect()
 }
 
 #[cfg(test)]

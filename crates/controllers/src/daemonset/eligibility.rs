@@ -4,12 +4,10 @@
 //! taints are not tolerated gets no new pod but keeps a running one; only an untolerated
 //! NoExecute taint removes it.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, PodSpec, Toleration};
 
-use crate::tolerations::tolerates;
+use skiff_api::scheduling::{required_node_affinity_matches, untolerated};
 
 /// The tolerations upstream adds to every daemon pod (`AddOrUpdateDaemonPodTolerations`), so
 /// a daemon keeps running through node trouble: (key, effect), operator Exists.
@@ -73,13 +71,9 @@ pub fn fit(ds: &DaemonSet, node: &Node) -> Fit {
     add_daemon_tolerations(&mut spec);
     let tolerations = spec.tolerations.as_deref().unwrap_or_default();
     let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
-    let untolerated = |effects: &[&str]| {
-        taints
-            .iter()
-            .any(|t: &Taint| effects.contains(&t.effect.as_str()) && !tolerations.iter().any(|x| tolerates(x, t)))
-    };
-    if untolerated(&["NoSchedule", "NoExecute"]) {
-        return Fit { should_run: false, should_continue_running: !untolerated(&["NoExecute"]) };
+    if untolerated(taints, tolerations, &["NoSchedule", "NoExecute"]).is_some() {
+        let keeps_running = untolerated(taints, tolerations, &["NoExecute"]).is_none();
+        return Fit { should_run: false, should_continue_running: keeps_running };
     }
     Fit { should_run: true, should_continue_running: true }
 }
@@ -87,42 +81,8 @@ pub fn fit(ds: &DaemonSet, node: &Node) -> Fit {
 /// `nodeSelector` and the required node affinity terms (any of them) hold for the node.
 pub fn affinity_matches(spec: &PodSpec, node: &Node) -> bool {
     let labels = node.metadata.labels.as_ref();
-    let label = |k: &str| labels.and_then(|l: &BTreeMap<String, String>| l.get(k)).map(String::as_str);
-    let selector_ok = spec.node_selector.iter().flatten().all(|(k, v)| label(k) == Some(v.as_str()));
-    let terms = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref());
-    selector_ok && terms.is_none_or(|t| t.node_selector_terms.iter().any(|term| term_matches(term, node)))
-}
-
-/// A term holds when all its label and field requirements do; an empty term matches nothing.
-fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
-    let exprs = term.match_expressions.as_deref().unwrap_or_default();
-    let fields = term.match_fields.as_deref().unwrap_or_default();
-    if exprs.is_empty() && fields.is_empty() {
-        return false;
-    }
-    let labels = node.metadata.labels.as_ref();
-    exprs.iter().all(|r| requirement_matches(r, labels.and_then(|l| l.get(&r.key)).map(String::as_str)))
-        && fields.iter().all(|r| r.key == "metadata.name" && requirement_matches(r, node.metadata.name.as_deref()))
-}
-
-fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
-    let values = r.values.as_deref().unwrap_or_default();
-    match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => {
-            let (Some(v), [bound]) = (value, values) else { return false };
-            let (Ok(v), Ok(bound)) = (v.parse::<i64>(), bound.parse::<i64>()) else { return false };
-            if r.operator == "Gt" { v > bound } else { v < bound }
-        }
-        _ => false,
-    }
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    required_node_affinity_matches(spec, label, node.metadata.name.as_deref().unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -130,16 +130,7 @@ impl Controller {
 
     /// The keys of DaemonSets whose selector matches an orphan pod.
     fn matching_sets(&self, pod: &Pod) -> Vec<String> {
-        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
-        self.sets
-            .list_namespace(namespace)
-            .into_iter()
-            .filter(|s| {
-                selector::parse(s.spec.as_ref().map(|s| &s.selector))
-                    .is_ok_and(|sel| selector::matches(&sel, pod.metadata.labels.as_ref()))
-            })
-            .map(|s| key_of(&*s))
-            .collect()
+        selector::selecting(&self.sets, &pod.metadata, |s| selector::parse(s.spec.as_ref().map(|s| &s.selector)))
     }
 
     fn pod_changed(&self, change: &Change<Pod>) {

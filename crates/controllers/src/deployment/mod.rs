@@ -124,16 +124,7 @@ impl Controller {
 
     /// Deployments in the set's namespace whose selector matches it (for orphans).
     fn matching_deployments(&self, rs: &ReplicaSet) -> Vec<String> {
-        let ns = rs.metadata.namespace.as_deref().unwrap_or_default();
-        self.deployments
-            .list_namespace(ns)
-            .iter()
-            .filter(|d| {
-                selector::parse(d.spec.as_ref().map(|s| &s.selector))
-                    .is_ok_and(|sel| selector::matches(&sel, rs.metadata.labels.as_ref()))
-            })
-            .map(|d| key_of(&**d))
-            .collect()
+        selector::selecting(&self.deployments, &rs.metadata, |d| selector::parse(d.spec.as_ref().map(|s| &s.selector)))
     }
 
     fn set_changed(&self, change: &Change<ReplicaSet>) {

@@ -130,16 +130,9 @@ impl Controller {
 
     /// Jobs in the pod's namespace whose selector matches it (candidates to adopt it).
     fn matching_jobs(&self, pod: &Pod) -> Vec<String> {
-        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-        self.jobs
-            .list_namespace(ns)
-            .iter()
-            .filter(|j| {
-                let sel = crate::selector::parse(j.spec.as_ref().and_then(|s| s.selector.as_ref()));
-                sel.is_ok_and(|s| crate::selector::matches(&s, pod.metadata.labels.as_ref()))
-            })
-            .map(|j| key_of(&**j))
-            .collect()
+        crate::selector::selecting(&self.jobs, &pod.metadata, |j| {
+            crate::selector::parse(j.spec.as_ref().and_then(|s| s.selector.as_ref()))
+        })
     }
 
     fn pod_changed(&self, change: &Change<Pod>) {

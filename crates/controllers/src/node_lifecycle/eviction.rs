@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
-use crate::tolerations::tolerating;
+use skiff_api::scheduling::tolerates;
 
 /// When a pod must go because of its node's NoExecute taints.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub fn verdict(pod: &Pod, node: &Node, now: Timestamp) -> Verdict {
     // The earliest time any taint's tolerance runs out.
     let mut deadline: Option<Timestamp> = None;
     for taint in taints {
-        let matching = tolerating(&tolerations, taint);
+        let matching: Vec<_> = tolerations.iter().filter(|t| tolerates(t, taint)).collect();
         if matching.is_empty() {
             return Verdict::Now;
         }

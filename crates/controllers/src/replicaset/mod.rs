@@ -78,13 +78,7 @@ impl<R: Replicated> Controller<R> {
 
     /// Sets in the pod's namespace whose selector matches it (for orphans).
     fn matching_sets(&self, pod: &Pod) -> Vec<String> {
-        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-        self.sets
-            .list_namespace(ns)
-            .iter()
-            .filter(|s| s.selector().is_ok_and(|sel| selector::matches(&sel, pod.metadata.labels.as_ref())))
-            .map(|s| key_of(&**s))
-            .collect()
+        selector::selecting(&self.sets, &pod.metadata, |s| s.selector())
     }
 
     fn pod_changed(&self, change: &Change<Pod>) {

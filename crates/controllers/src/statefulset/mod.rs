@@ -93,15 +93,7 @@ impl Controller {
                 && self.sets.get_named(namespace, &r.name).is_some_and(|s| s.metadata.uid.as_deref() == Some(&r.uid));
             return if owned { vec![format!("{namespace}/{}", r.name)] } else { Vec::new() };
         }
-        self.sets
-            .list_namespace(namespace)
-            .into_iter()
-            .filter(|s| {
-                selector::parse(s.spec.as_ref().map(|s| &s.selector))
-                    .is_ok_and(|sel| selector::matches(&sel, pod.metadata.labels.as_ref()))
-            })
-            .map(|s| key_of(&*s))
-            .collect()
+        selector::selecting(&self.sets, &pod.metadata, |s| selector::parse(s.spec.as_ref().map(|s| &s.selector)))
     }
 
     async fn sync(&self, key: &str) -> Result<Next> {

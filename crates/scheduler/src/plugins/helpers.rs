@@ -1,135 +1,17 @@
-//! Matching rules several plugins share: tolerations against taints, node selector terms
-//! against a node's labels and name.
+//! Matching rules several plugins share, on the scheduler's node summaries: the rules
+//! themselves are the API crate's ([`skiff_api::scheduling`]), shared with the controllers.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Taint, Toleration};
+use k8s_openapi::api::core::v1::{NodeSelectorTerm, PodSpec};
+pub use skiff_api::scheduling::{tolerated, untolerated};
 
 use crate::node_info::NodeData;
 
-/// Whether `t` tolerates `taint` (upstream's `Toleration.ToleratesTaint`).
-pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    let effect = t.effect.as_deref().unwrap_or("");
-    if !effect.is_empty() && effect != taint.effect {
-        return false;
-    }
-    let key = t.key.as_deref().unwrap_or("");
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    match t.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => true,
-        "Equal" | "" => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
-        _ => false,
-    }
-}
-
-pub fn tolerated(tolerations: &[Toleration], taint: &Taint) -> bool {
-    tolerations.iter().any(|t| tolerates(t, taint))
-}
-
-/// The first taint with one of `effects` that no toleration covers.
-pub fn untolerated<'a>(taints: &'a [Taint], tolerations: &[Toleration], effects: &[&str]) -> Option<&'a Taint> {
-    taints.iter().find(|taint| effects.contains(&taint.effect.as_str()) && !tolerated(tolerations, taint))
-}
-
-fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
-    let values = r.values.as_deref().unwrap_or(&[]);
-    match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => {
-            let (Some(v), [bound]) = (value, values) else { return false };
-            let (Ok(v), Ok(bound)) = (v.parse::<i64>(), bound.parse::<i64>()) else { return false };
-            if r.operator == "Gt" { v > bound } else { v < bound }
-        }
-        _ => false,
-    }
-}
-
-/// A term matches when all its label expressions and field expressions do; a term with
-/// neither matches nothing.
+/// Whether `term` holds for `node` (see [`skiff_api::scheduling::term_matches`]).
 pub fn term_matches(term: &NodeSelectorTerm, node: &NodeData) -> bool {
-    let exprs = term.match_expressions.as_deref().unwrap_or(&[]);
-    let fields = term.match_fields.as_deref().unwrap_or(&[]);
-    if exprs.is_empty() && fields.is_empty() {
-        return false;
-    }
-    exprs.iter().all(|r| requirement_matches(r, node.label(&r.key)))
-        && fields.iter().all(|r| r.key == "metadata.name" && requirement_matches(r, Some(&node.name)))
+    skiff_api::scheduling::term_matches(term, |k| node.label(k), &node.name)
 }
 
 /// `spec.nodeSelector` and the required node affinity terms (ORed) both hold for `node`.
 pub fn required_node_affinity_matches(spec: &PodSpec, node: &NodeData) -> bool {
-    node_selector_matches(spec.node_selector.as_ref(), node)
-        && spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| na.required_during_scheduling_ignored_during_execution.as_ref())
-            .is_none_or(|req| req.node_selector_terms.iter().any(|t| term_matches(t, node)))
-}
-
-fn node_selector_matches(sel: Option<&BTreeMap<String, String>>, node: &NodeData) -> bool {
-    sel.is_none_or(|sel| sel.iter().all(|(k, v)| node.label(k) == Some(v.as_str())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn taint(key: &str, value: &str, effect: &str) -> Taint {
-        Taint { key: key.into(), value: Some(value.into()), effect: effect.into(), time_added: None }
-    }
-
-    fn tol(key: &str, op: &str, value: &str, effect: &str) -> Toleration {
-        let s = |v: &str| (!v.is_empty()).then(|| v.to_string());
-        Toleration { key: s(key), operator: s(op), value: s(value), effect: s(effect), toleration_seconds: None }
-    }
-
-    #[test]
-    fn toleration_rules() {
-        let t = taint("dedicated", "gpu", "NoSchedule");
-        assert!(tolerates(&tol("dedicated", "Equal", "gpu", "NoSchedule"), &t));
-        assert!(tolerates(&tol("dedicated", "", "gpu", ""), &t));
-        assert!(!tolerates(&tol("dedicated", "Equal", "cpu", "NoSchedule"), &t));
-        assert!(tolerates(&tol("dedicated", "Exists", "", ""), &t));
-        assert!(tolerates(&tol("", "Exists", "", ""), &t), "empty key with Exists tolerates everything");
-        assert!(!tolerates(&tol("dedicated", "Exists", "", "NoExecute"), &t));
-    }
-
-    #[test]
-    fn gt_and_lt_compare_integers() {
-        let node = NodeData {
-            name: "n1".into(),
-            labels: [("cores".to_string(), "8".to_string())].into(),
-            taints: vec![],
-            unschedulable: false,
-            allocatable: Default::default(),
-            images: vec![],
-        };
-        let term = |op: &str, v: &str| NodeSelectorTerm {
-            match_expressions: Some(vec![NodeSelectorRequirement {
-                key: "cores".into(),
-                operator: op.into(),
-                values: Some(vec![v.into()]),
-            }]),
-            match_fields: None,
-        };
-        assert!(term_matches(&term("Gt", "4"), &node));
-        assert!(!term_matches(&term("Lt", "4"), &node));
-        assert!(!term_matches(&term("Gt", "x"), &node));
-        let by_name = NodeSelectorTerm {
-            match_expressions: None,
-            match_fields: Some(vec![NodeSelectorRequirement {
-                key: "metadata.name".into(),
-                operator: "In".into(),
-                values: Some(vec!["n1".into()]),
-            }]),
-        };
-        assert!(term_matches(&by_name, &node));
-        assert!(!term_matches(&NodeSelectorTerm::default(), &node));
-    }
+    skiff_api::scheduling::required_node_affinity_matches(spec, |k| node.label(k), &node.name)
 }
