@@ -23,6 +23,10 @@ pub enum Subresource {
     Eviction,
     /// `namespaces/<name>/finalize`: writes `spec.finalizers` only.
     Finalize,
+    /// `pods/<name>/log`, `exec`, `attach`: streams proxied to the pod's node agent.
+    Log,
+    Exec,
+    Attach,
 }
 
 impl Subresource {
@@ -33,21 +37,28 @@ impl Subresource {
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
             Subresource::Finalize => "finalize",
+            Subresource::Log => "log",
+            Subresource::Exec => "exec",
+            Subresource::Attach => "attach",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Status, Self::Scale, Self::Binding, Self::Eviction, Self::Finalize].into_iter().find(|r| r.name() == s)
+        [Self::Status, Self::Scale, Self::Binding, Self::Eviction, Self::Finalize, Self::Log, Self::Exec, Self::Attach]
+            .into_iter()
+            .find(|r| r.name() == s)
     }
 
     /// (group, version, kind) of the object this subresource reads and writes; `None` means the
     /// parent's own kind.
     pub fn kind(self) -> Option<(&'static str, &'static str, &'static str)> {
         match self {
-            Subresource::Status | Subresource::Finalize => None,
+            Subresource::Status | Subresource::Finalize | Subresource::Log => None,
             Subresource::Scale => Some(("autoscaling", "v1", "Scale")),
             Subresource::Binding => Some(("", "v1", "Binding")),
             Subresource::Eviction => Some(("policy", "v1", "Eviction")),
+            Subresource::Exec => Some(("", "v1", "PodExecOptions")),
+            Subresource::Attach => Some(("", "v1", "PodAttachOptions")),
         }
     }
 
@@ -56,6 +67,8 @@ impl Subresource {
             Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
             Subresource::Binding | Subresource::Eviction => &["create"],
             Subresource::Finalize => &["update"],
+            Subresource::Log => &["get"],
+            Subresource::Exec | Subresource::Attach => &["create", "get"],
         }
     }
 }
@@ -320,7 +333,7 @@ fn built_in() -> Vec<ResourceInfo> {
         R::new::<k8s::core::v1::Pod>("pods", "pod")
             .short(&["po"])
             .in_all()
-            .sub(&[Status, Binding, Eviction])
+            .sub(&[Status, Binding, Eviction, Log, Exec, Attach])
             .fields(POD_FIELDS),
         R::new::<k8s::core::v1::PodTemplate>("podtemplates", "podtemplate"),
         R::new::<k8s::core::v1::ReplicationController>("replicationcontrollers", "replicationcontroller")

@@ -69,6 +69,8 @@ pub struct ApiServer {
     pub(crate) service_alloc: Mutex<()>,
     /// `host:port` clients should use, for `/api`'s serverAddressByClientCIDRs.
     server_address: String,
+    /// TLS to node agents (logs, exec): the cluster CA and the kubelet-client certificate.
+    pub(crate) node_tls: Arc<rustls::ClientConfig>,
 }
 
 /// A started server.
@@ -149,6 +151,7 @@ pub async fn start(config: Config, shutdown: watch::Receiver<bool>) -> Result<St
         node_port_range: config.node_port_range,
         service_alloc: Mutex::new(()),
         server_address: SocketAddr::new(node_ips().first().copied().unwrap_or(client_host), addr.port()).to_string(),
+        node_tls: handlers::node_proxy::client_tls(&pki)?,
     });
     bootstrap::ensure_builtin_objects(&api, addr.port()).await.map_err(StartError::Bootstrap)?;
     let compactor = skiff_store::compactor::spawn(store, config.compaction_interval);

@@ -257,6 +257,8 @@ fn resource_paths(info: &ResourceInfo, paths: &mut Map<String, Value>, roots: &m
                 "post": Op { action: "post", verb: "create", gvk: sub_gvk, request: Some((&sub_def, vec!["*/*"])), response: &sub_def, params: write_params(false) }.to_json(&operation_id("create", info, ns, &suffix), &tag),
                 "parameters": item_common.clone(),
             }),
+            // Streams proxied to the node (text or an upgraded connection): not described yet.
+            Subresource::Log | Subresource::Exec | Subresource::Attach => continue,
             Subresource::Finalize => json!({
                 "put": Op { action: "put", verb: "replace finalize of the specified", gvk: sub_gvk, request: Some((&sub_def, vec!["*/*"])), response: &sub_def, params: write_params(false) }.to_json(&operation_id("replace", info, ns, &suffix), &tag),
                 "parameters": item_common.clone(),

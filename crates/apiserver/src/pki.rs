@@ -1,5 +1,6 @@
-//! The cluster's certificates: a CA made on first start, the API server's serving certificate
-//! and the admin client certificate, all kept in `<data-dir>/server/tls/`.
+//! The cluster's certificates: a CA made on first start, the API server's serving certificate,
+//! the admin client certificate and the API server's client certificate for node agents
+//! (`kube-apiserver-kubelet-client`), all kept in `<data-dir>/server/tls/`.
 //!
 //! Restarting on the same data dir reuses them. The serving certificate is reissued (from the
 //! same CA) when it lacks a name the server now needs or is within 90 days of expiry.
@@ -9,9 +10,10 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+pub use rcgen::ExtendedKeyUsagePurpose;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SerialNumber,
 };
 
 const CA_DAYS: i64 = 3650;
@@ -41,6 +43,8 @@ pub struct Pki {
     pub ca: CertKey,
     pub serving: CertKey,
     pub admin: CertKey,
+    /// What the API server presents to node agents when it proxies logs and exec.
+    pub kubelet_client: CertKey,
 }
 
 impl Pki {
@@ -56,7 +60,8 @@ impl Pki {
                 ca
             }
         };
-        let mut pki = Pki { dir: dir.to_path_buf(), serving: ca.clone(), admin: ca.clone(), ca };
+        let mut pki =
+            Pki { dir: dir.to_path_buf(), serving: ca.clone(), admin: ca.clone(), kubelet_client: ca.clone(), ca };
 
         pki.serving = match read_pair(dir, "serving-kube-apiserver")? {
             Some(s) if !needs_reissue(&s.cert_pem, sans, dir)? => s,
@@ -72,6 +77,19 @@ impl Pki {
                 let a = pki.issue("system:admin", &["system:masters"], &[], ExtendedKeyUsagePurpose::ClientAuth)?;
                 write_pair(dir, "client-admin", &a)?;
                 a
+            }
+        };
+        pki.kubelet_client = match read_pair(dir, "client-kube-apiserver-kubelet")? {
+            Some(c) => c,
+            None => {
+                let c = pki.issue(
+                    "kube-apiserver-kubelet-client",
+                    &["system:masters"],
+                    &[],
+                    ExtendedKeyUsagePurpose::ClientAuth,
+                )?;
+                write_pair(dir, "client-kube-apiserver-kubelet", &c)?;
+                c
             }
         };
         Ok(pki)
@@ -90,23 +108,40 @@ impl Pki {
         sans: &[String],
         usage: ExtendedKeyUsagePurpose,
     ) -> Result<CertKey, PkiError> {
-        let ca_key = KeyPair::from_pem(&self.ca.key_pem)?;
-        let issuer = Issuer::from_ca_cert_pem(&self.ca.cert_pem, ca_key)?;
-        let mut params = CertificateParams::new(sans.to_vec())?;
-        let mut dn = DistinguishedName::new();
-        for o in organizations {
-            dn.push(DnType::OrganizationName, *o);
-        }
-        dn.push(DnType::CommonName, common_name);
-        params.distinguished_name = dn;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.extended_key_usages = vec![usage];
-        params.use_authority_key_identifier_extension = true;
-        set_validity(&mut params, LEAF_DAYS);
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &issuer)?;
-        Ok(CertKey { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        issue(&self.ca, common_name, organizations, sans, usage)
     }
+}
+
+/// Issue a certificate signed by `ca` (the cluster CA as [`Pki`] keeps it; node agents get
+/// their serving certificates this way).
+pub fn issue(
+    ca: &CertKey,
+    common_name: &str,
+    organizations: &[&str],
+    sans: &[String],
+    usage: ExtendedKeyUsagePurpose,
+) -> Result<CertKey, PkiError> {
+    let ca_key = KeyPair::from_pem(&ca.key_pem)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key)?;
+    let mut params = CertificateParams::new(sans.to_vec())?;
+    let mut dn = DistinguishedName::new();
+    for o in organizations {
+        dn.push(DnType::OrganizationName, *o);
+    }
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![usage];
+    params.use_authority_key_identifier_extension = true;
+    set_validity(&mut params, LEAF_DAYS);
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(CertKey { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+}
+
+/// The CA kept in `dir`, if it was made already (tests and tools issue from it).
+pub fn load_ca(dir: &Path) -> Result<Option<CertKey>, PkiError> {
+    read_pair(dir, "server-ca")
 }
 
 fn make_ca() -> Result<CertKey, PkiError> {
@@ -210,6 +245,7 @@ mod tests {
         assert_eq!(first.ca.cert_pem, again.ca.cert_pem);
         assert_eq!(first.serving.cert_pem, again.serving.cert_pem);
         assert_eq!(first.admin.cert_pem, again.admin.cert_pem);
+        assert_eq!(first.kubelet_client.cert_pem, again.kubelet_client.cert_pem);
         let mode = fs::metadata(dir.path().join("server-ca.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }

@@ -5,6 +5,7 @@
 //! behind even when a test panics. [`Kubectl`] runs a given kubectl version against it with its
 //! own cache dir; [`Server::client`] gives a kube-rs client.
 
+pub mod images;
 mod sim;
 mod wait;
 
@@ -31,6 +32,8 @@ pub struct Server {
     dir: tempfile::TempDir,
     pub port: u16,
     pub extra_args: Vec<String>,
+    /// Runs its node agent (as root): containers are cleaned up with `skiff killall` on drop.
+    pub agent: Option<AgentPorts>,
     /// From spawning the process to its first accepted connection after it logged readiness.
     pub ready_after: Duration,
 }
@@ -42,6 +45,16 @@ impl Server {
     }
 
     pub fn start_with(bin: &Path, extra_args: &[&str]) -> Server {
+        Self::start_inner(bin, extra_args, false)
+    }
+
+    /// Start a server with its node agent (needs root): node `AGENT_NODE` at 127.0.0.1, the
+    /// agent's HTTPS server on a free port, container logs in the test's dir.
+    pub fn start_with_agent(bin: &Path, extra_args: &[&str]) -> Server {
+        Self::start_inner(bin, extra_args, true)
+    }
+
+    fn start_inner(bin: &Path, extra_args: &[&str], agent: bool) -> Server {
         let dir = tempfile::Builder::new().prefix("skiff-test-").tempdir().expect("temp dir");
         let mut s = Server {
             bin: bin.to_path_buf(),
@@ -49,10 +62,16 @@ impl Server {
             dir,
             port: free_port(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            agent: agent.then(|| AgentPorts { kubelet: free_port() }),
             ready_after: Duration::ZERO,
         };
         s.spawn();
         s
+    }
+
+    /// Where the agent writes container logs.
+    pub fn pod_log_dir(&self) -> PathBuf {
+        self.dir.path().join("pod-logs")
     }
 
     /// The skiff binary this server runs.
@@ -118,7 +137,7 @@ impl Server {
             .arg(self.port.to_string())
             .arg("--bind-address")
             .arg("127.0.0.1")
-            .arg("--disable-agent")
+            .args(self.agent_args())
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
@@ -129,6 +148,22 @@ impl Server {
         self.wait_ready()?;
         self.ready_after = started.elapsed();
         Ok(())
+    }
+
+    fn agent_args(&self) -> Vec<String> {
+        match &self.agent {
+            None => vec!["--disable-agent".into()],
+            Some(a) => vec![
+                "--node-name".into(),
+                AGENT_NODE.into(),
+                "--node-ip".into(),
+                "127.0.0.1".into(),
+                "--kubelet-port".into(),
+                a.kubelet.to_string(),
+                "--pod-log-dir".into(),
+                self.pod_log_dir().display().to_string(),
+            ],
+        }
     }
 
     /// Wait for the readiness line; `Err(log)` if the process exited first.
@@ -190,7 +225,20 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        if self.agent.is_some() {
+            // Containers outlive their agent by design; the test's must not outlive the test.
+            let _ = Command::new(&self.bin).arg("killall").arg("--data-dir").arg(self.data_dir()).status();
+        }
     }
+}
+
+/// The node name of a test server's own agent.
+pub const AGENT_NODE: &str = "skiff-node";
+
+/// Ports of a test server's agent.
+#[derive(Debug, Clone)]
+pub struct AgentPorts {
+    pub kubelet: u16,
 }
 
 /// A kubectl binary of a known version.

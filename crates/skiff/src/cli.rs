@@ -20,8 +20,37 @@ pub enum Command {
     /// Register hollow nodes (like kwok) against a running cluster: fake Nodes with leases and
     /// heartbeats whose bound pods are reported running without running anything.
     Sim(SimArgs),
+    /// Manage this machine's images: import archives (docker save, OCI), list, remove.
+    Images(ImagesArgs),
     /// Print the version of skiff and of the Kubernetes API it serves.
     Version,
+    /// Stop every container of this machine's agent and remove its mounts, namespaces and
+    /// cgroups (the agent's state stays; the next start finds the pods stopped).
+    Killall {
+        /// The data dir of the server or agent.
+        #[arg(long, short = 'd', default_value = "/var/lib/skiff")]
+        data_dir: PathBuf,
+        /// The OCI runtime the agent used.
+        #[arg(long, default_value = "runc")]
+        default_runtime: String,
+    },
+    /// (internal) The per-container shim the agent starts: `skiff shim STATE_DIR`.
+    #[command(hide = true)]
+    Shim { dir: PathBuf },
+    /// (internal) A command with a terminal in a container: `skiff exec-tty RUNTIME ROOT SOCKET ID CMD…`.
+    #[command(hide = true)]
+    ExecTty {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// (internal) Make a pod's namespaces: `skiff sandbox DIR HOSTNAME [--host-network]`.
+    #[command(hide = true)]
+    Sandbox {
+        dir: PathBuf,
+        hostname: String,
+        #[arg(long)]
+        host_network: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +95,9 @@ pub struct ServerArgs {
     #[arg(long, help_heading = "Components")]
     pub disable_agent: bool,
 
+    #[command(flatten)]
+    pub agent: AgentArgs,
+
     /// Do not run the scheduler; pods then wait for another scheduler or a set `spec.nodeName`.
     #[arg(long, help_heading = "Components")]
     pub disable_scheduler: bool,
@@ -82,6 +114,31 @@ pub struct ServerArgs {
     /// Log debug detail.
     #[arg(long, help_heading = "Logging")]
     pub debug: bool,
+}
+
+/// Flags of the node agent (of `skiff server`'s own agent here).
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Name of this node (the host name by default).
+    #[arg(long, help_heading = "Agent")]
+    pub node_name: Option<String>,
+
+    /// Address other components reach this node at (the address of the default route's
+    /// interface by default).
+    #[arg(long, help_heading = "Agent")]
+    pub node_ip: Option<IpAddr>,
+
+    /// Port of the agent's HTTPS server (logs, exec), kubelet's 10250.
+    #[arg(long, default_value_t = 10250, help_heading = "Agent")]
+    pub kubelet_port: u16,
+
+    /// Where container logs go.
+    #[arg(long, default_value = "/var/log/pods", help_heading = "Agent")]
+    pub pod_log_dir: PathBuf,
+
+    /// The OCI runtime for pods without a RuntimeClass (runc, crun, or a path).
+    #[arg(long, default_value = "runc", help_heading = "Agent")]
+    pub default_runtime: String,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +186,40 @@ pub struct SimArgs {
     /// Log debug detail.
     #[arg(long, help_heading = "Logging")]
     pub debug: bool,
+}
+
+/// `skiff images`: the node's image store, used directly (no server needed).
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// The data dir of the server or agent; images live in `<data-dir>/agent/store`.
+    #[arg(long, short = 'd', default_value = "/var/lib/skiff", global = true)]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: ImagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Import every image of `docker save`/`podman save` or OCI-layout archives (gzip or not);
+    /// prints each reference imported.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List images (as `crictl images`).
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Print only the image ids.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Remove images by `name:tag`, `name@digest` or image id (prefix).
+    #[command(visible_alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {

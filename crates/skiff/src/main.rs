@@ -1,6 +1,8 @@
 //! The `skiff` binary: parse the command line and dispatch.
 
+mod agent;
 mod cli;
+mod images;
 mod server;
 mod sim;
 
@@ -22,7 +24,20 @@ fn main() -> ExitCode {
     let debug = match &cli.command {
         Command::Server(a) => a.debug,
         Command::Sim(a) => a.debug,
-        Command::Version => false,
+        // The agent's internal helpers run before anything else: single-threaded (unshare
+        // needs that), without logging setup.
+        Command::Shim { dir } => return ExitCode::from(skiff_agent::runtime::shim::shim_main(dir) as u8),
+        Command::ExecTty { args } => return ExitCode::from(skiff_agent::runtime::exec_tty::exec_tty_main(args) as u8),
+        Command::Sandbox { dir, hostname, host_network } => {
+            return match skiff_agent::runtime::sandbox::sandbox_main(dir, hostname, *host_network) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("skiff sandbox: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Version | Command::Killall { .. } | Command::Images(_) => false,
     };
     tracing_subscriber::fmt()
         .with_max_level(if debug { tracing::Level::DEBUG } else { tracing::Level::INFO })
@@ -31,6 +46,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Server(args) => server::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Images(args) => images::run(args),
+        Command::Shim { .. } | Command::Sandbox { .. } | Command::ExecTty { .. } => Ok(()),
+        Command::Killall { data_dir, default_runtime } => {
+            let problems = skiff_agent::teardown::killall(&data_dir.join("agent"), &default_runtime);
+            if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+        }
         Command::Version => {
             println!("skiff {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -5,6 +5,7 @@ use std::time::Duration;
 use skiff_apiserver::ServerConfig;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::agent;
 use crate::cli::ServerArgs;
 
 fn config(args: &ServerArgs) -> ServerConfig {
@@ -49,7 +50,9 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
             tokio::spawn(skiff_controllers::run(client, config, stop_rx.clone()))
         });
         if !args.disable_agent {
-            tracing::info!("the node agent is not part of this build yet; running the control plane only");
+            let node_name = agent::node_name(&args.agent);
+            let client = started.api.local_client(&format!("system:node:{node_name}"), &["system:nodes"]);
+            agent::start(&args, &node_name, client, &started.pki, stop_rx.clone()).await?;
         }
         let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;

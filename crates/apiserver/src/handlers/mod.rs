@@ -4,6 +4,7 @@
 pub mod create;
 pub mod delete;
 pub mod get;
+pub mod node_proxy;
 pub mod patch;
 pub mod patch_apply;
 pub mod pods;
@@ -119,6 +120,11 @@ where
         None => None,
         Some(s) => Some(Subresource::parse(s).filter(|s| info.has_subresource(*s)).ok_or_else(not_found)?),
     };
+    if let (Some(s @ (Subresource::Log | Subresource::Exec | Subresource::Attach)), Some(ns), Some(name)) =
+        (sub, &path.namespace, &path.name)
+    {
+        return node_proxy::handle(api, req, ns, name, s).await;
+    }
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let accept = parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
