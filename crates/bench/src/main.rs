@@ -2,9 +2,10 @@
 //! beside the goal and the reference figures from the control-plane issue.
 //!
 //! Usage: `cargo build --release -p skiff -p skiff-bench && ./target/release/skiff-bench
-//! [control-plane | scheduler [WORKLOAD] | controllers]` (control plane and scheduler by default; `--skiff PATH` to measure another
+//! [control-plane | scheduler [WORKLOAD] | controllers | agent]` (control plane and scheduler by default; `--skiff PATH` to measure another
 //! binary). Figures are measurements, not assertions.
 
+mod agent;
 mod apiserver;
 mod controllers;
 mod scheduler;
@@ -20,10 +21,12 @@ fn main() {
         match a.as_str() {
             "--skiff" => skiff = args.next().map(PathBuf::from),
             "-h" | "--help" => {
-                println!("usage: skiff-bench [--skiff PATH] [control-plane | scheduler [WORKLOAD] | controllers]");
+                println!(
+                    "usage: skiff-bench [--skiff PATH] [control-plane | scheduler [WORKLOAD] | controllers | agent]"
+                );
                 return;
             }
-            "control-plane" | "scheduler" | "controllers" => suites.push(a),
+            "control-plane" | "scheduler" | "controllers" | "agent" => suites.push(a),
             w if suites.last().is_some_and(|s| s == "scheduler") => suites.push(format!("scheduler:{w}")),
             other => {
                 eprintln!("skiff-bench: unknown argument {other:?} (try --help)");
@@ -52,6 +55,9 @@ fn main() {
         }
         if suites.iter().any(|s| s == "controllers") {
             controllers::run(&skiff).await;
+        }
+        if suites.iter().any(|s| s == "agent") {
+            agent::run(&skiff).await;
         }
     });
 }
