@@ -338,3 +338,97 @@ pub fn busybox_image(reference: &str) -> TestImage {
 pub fn busybox_archive(dest: &Path, reference: &str, format: ArchiveFormat) {
     write_archive(dest, &[busybox_image(reference)], format);
 }
+
+/// Where Debian's nginx package installs nginx.
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// The nginx configuration of the test image: port 80, the default page, and `/health` and
+/// `/ready` answering 200 (the seed's web-app Deployment probes them).
+const NGINX_CONF: &str = "user nobody nogroup;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log stderr;
+events { worker_connections 64; }
+http {
+    access_log /dev/stdout;
+    include /etc/nginx/mime.types;
+    server {
+        listen 80;
+        root /usr/share/nginx/html;
+        location = /health { return 200 \"ok\\n\"; }
+        location = /ready { return 200 \"ok\\n\"; }
+    }
+}
+";
+
+/// The shared libraries a binary needs, as ldd resolves them on this machine.
+fn shared_libraries(binary: &str) -> Vec<String> {
+    let out = Command::new("ldd").arg(binary).output().expect("run ldd");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let path = l.split("=>").nth(1).unwrap_or(l).split_whitespace().next()?;
+            path.starts_with('/').then(|| path.to_string())
+        })
+        .collect()
+}
+
+/// An nginx image from the host's Debian nginx (package nginx): the binary and the libraries
+/// it links, mime.types, a default page, and a config that serves `/health` and `/ready`;
+/// `Cmd ["nginx", "-g", "daemon off;"]` and STOPSIGNAL SIGQUIT as the official image. Panics
+/// naming the package when nginx is missing.
+pub fn nginx_image(reference: &str) -> TestImage {
+    let binary = fs::read(NGINX).unwrap_or_else(|e| panic!("{NGINX} (package nginx): {e}"));
+    let mut layer = Layer::new()
+        .dir("usr", 0o755)
+        .dir("usr/sbin", 0o755)
+        .file("usr/sbin/nginx", 0o755, &binary)
+        .dir("etc", 0o755)
+        .file(
+            "etc/passwd",
+            0o644,
+            b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        )
+        .file("etc/group", 0o644, b"root:x:0:\nnogroup:x:65534:\n")
+        .dir("etc/nginx", 0o755)
+        .file("etc/nginx/nginx.conf", 0o644, NGINX_CONF.as_bytes())
+        .file("etc/nginx/mime.types", 0o644, &fs::read("/etc/nginx/mime.types").unwrap_or_default())
+        .dir("usr/share", 0o755)
+        .dir("usr/share/nginx", 0o755)
+        .dir("usr/share/nginx/html", 0o755)
+        .file("usr/share/nginx/html/index.html", 0o644, b"<h1>Welcome to nginx!</h1>\n")
+        .dir("var", 0o755)
+        .dir("var/log", 0o755)
+        .dir("var/log/nginx", 0o755)
+        .dir("var/lib", 0o755)
+        .dir("var/lib/nginx", 0o755)
+        .dir("run", 0o755)
+        .dir("tmp", 0o1777);
+    let mut dirs: Vec<String> = Vec::new();
+    for lib in shared_libraries(NGINX) {
+        let rel = lib.trim_start_matches('/');
+        let mut parent = String::new();
+        for part in rel.split('/').collect::<Vec<_>>().split_last().map(|(_, d)| d.to_vec()).unwrap_or_default() {
+            parent = if parent.is_empty() { part.to_string() } else { format!("{parent}/{part}") };
+            if !dirs.contains(&parent) && !["usr", "etc", "var", "run", "tmp"].contains(&parent.as_str()) {
+                dirs.push(parent.clone());
+                layer = layer.dir(&parent, 0o755);
+            }
+        }
+        let real = fs::canonicalize(&lib).unwrap_or_else(|e| panic!("{lib}: {e}"));
+        layer = layer.file(rel, 0o755, &fs::read(&real).unwrap_or_else(|e| panic!("{}: {e}", real.display())));
+    }
+    let mut image = TestImage::new(&[reference], vec![layer.build()]);
+    image.config = json!({
+        "Cmd": ["nginx", "-g", "daemon off;"],
+        "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "ExposedPorts": {"80/tcp": {}},
+        "StopSignal": "SIGQUIT",
+    });
+    image
+}
+
+/// Write the nginx image named `reference` to `dest` (docker save format).
+pub fn nginx_archive(dest: &Path, reference: &str) {
+    write_archive(dest, &[nginx_image(reference)], ArchiveFormat::DockerSave);
+}

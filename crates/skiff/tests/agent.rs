@@ -33,14 +33,18 @@ fn server() -> Server {
     let server = Server::start_with_agent(Path::new(BIN), &[]);
     let archive = server.dir().join("busybox.tar");
     busybox_archive(&archive, "busybox:latest", ArchiveFormat::DockerSave);
+    import(&server, &archive);
+    server
+}
+
+fn import(server: &Server, archive: &Path) {
     let out = std::process::Command::new(BIN)
         .args(["images", "import", "--data-dir"])
         .arg(server.data_dir())
-        .arg(&archive)
+        .arg(archive)
         .output()
         .expect("run skiff images import");
     assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
-    server
 }
 
 fn pod(name: &str, spec: serde_json::Value) -> Pod {
@@ -442,5 +446,34 @@ async fn kubectl_logs_and_exec_reach_real_containers() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("/dev/pts/"), "{text}");
         assert_eq!(out.status.code(), Some(4), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_web_app_runs_on_real_nginx() {
+    if !can_run() {
+        return;
+    }
+    let kubectl = skiff_e2e::Kubectl::required(&["1.32"]);
+    let server = server();
+    let archive = server.dir().join("nginx.tar");
+    skiff_e2e::images::nginx_archive(&archive, "nginx:1.24");
+    import(&server, &archive);
+    for k in &kubectl {
+        let run = server.kubectl(k);
+        run.run_stdin(&["apply", "-f", "-"], skiff_e2e::SEED_WEB_APP).ok();
+        // Readiness waits 5 s before its first probe of /ready on each replica.
+        let out = run.run(&["rollout", "status", "deployment/web-app", "--timeout=90s"]).ok();
+        assert!(out.stdout.contains("successfully rolled out"), "{}", out.stdout);
+        let pods: Api<Pod> = Api::namespaced(server.client().await, "default");
+        let list = pods.list(&kube::api::ListParams::default().labels("app=web-app")).await.unwrap();
+        assert_eq!(list.items.len(), 3);
+        let name = list.items[0].metadata.name.clone().unwrap();
+        // nginx answered the probes: its access log (stdout) has them.
+        let logs = run.run(&["logs", &name]).ok().stdout;
+        assert!(logs.contains("GET /ready HTTP/1.1\" 200"), "{logs}");
+        let version = run.run(&["exec", &name, "--", "nginx", "-v"]);
+        assert!(version.stderr.contains("nginx version"), "{}", version.stderr);
+        run.run(&["delete", "deployment", "web-app", "--wait=true"]).ok();
     }
 }

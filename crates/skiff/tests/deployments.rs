@@ -18,55 +18,6 @@ const WAIT: Duration = Duration::from_secs(30);
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const HASH: &str = "pod-template-hash";
 
-/// The Deployment of the seed document (chapter 9's example manifest), as written there.
-const WEB_APP: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web-app
-  labels:
-    app: web-app
-spec:
-  replicas: 3
-  selector:
-    matchLabels:
-      app: web-app
-  strategy:
-    type: RollingUpdate
-    rollingUpdate:
-      maxSurge: 1
-      maxUnavailable: 0
-  template:
-    metadata:
-      labels:
-        app: web-app
-    spec:
-      containers:
-      - name: web-app
-        image: nginx:1.24
-        ports:
-        - containerPort: 80
-        resources:
-          requests:
-            cpu: 100m
-            memory: 128Mi
-          limits:
-            cpu: 500m
-            memory: 256Mi
-        livenessProbe:
-          httpGet:
-            path: /health
-            port: 80
-          initialDelaySeconds: 30
-          periodSeconds: 10
-        readinessProbe:
-          httpGet:
-            path: /ready
-            port: 80
-          initialDelaySeconds: 5
-          periodSeconds: 5
-"#;
-
 fn kubectl() -> Option<Kubectl> {
     Kubectl::required(&["1.32"]).into_iter().next()
 }
@@ -163,7 +114,7 @@ async fn the_seed_web_app_rolls_out_updates_and_rolls_back() {
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let log = || format!("server log:\n{}\nsim log:\n{}", server.log(), sim.log());
 
-    kc.run_stdin(&["apply", "-f", "-"], WEB_APP).ok();
+    kc.run_stdin(&["apply", "-f", "-"], skiff_e2e::SEED_WEB_APP).ok();
     let out = kc.run(&["rollout", "status", "deployment/web-app", "--timeout=60s"]).ok();
     assert!(out.stdout.contains("deployment \"web-app\" successfully rolled out"), "{}", out.stdout);
 
