@@ -32,6 +32,9 @@ pub struct Config {
     pub control_plane: bool,
     /// The skiff binary, re-executed as the per-container shim and the sandbox maker.
     pub self_exe: PathBuf,
+    /// Registries (`host:port` or `host`) pulled from without TLS verification or over plain
+    /// HTTP; loopback registries always are (see [`images::is_insecure`]).
+    pub insecure_registries: Vec<String>,
 }
 
 /// Why the agent could not start.
@@ -63,19 +66,17 @@ pub async fn start(
         return Err(AgentError::NotRoot);
     }
     let config = std::sync::Arc::new(config);
-    for d in
-        [config.dir.join("pods"), config.dir.join("run/runc"), config.dir.join("images"), config.pod_log_dir.clone()]
-    {
+    for d in [config.dir.join("pods"), config.dir.join("run"), config.dir.join("images"), config.pod_log_dir.clone()] {
         std::fs::create_dir_all(&d).map_err(|source| AgentError::Dir { path: d.clone(), source })?;
     }
     let images = images::ImageStore::open(&config.dir.join("store"))?;
     let runtime = runtime::Runtime {
         binary: config.runtime.clone(),
-        root: config.dir.join("run/runc"),
+        // Each runtime keeps its state in run/<its name> (what `skiff killall` walks).
+        root: config.dir.join("run").join(std::path::Path::new(&config.runtime).file_name().unwrap_or_default()),
         self_exe: config.self_exe.clone(),
     };
     let version = runtime.version().await.map_err(AgentError::Runtime)?;
-    let runtime_name = version.split("://").next().unwrap_or("runc").to_string();
 
     // Air-gap images (k3s convention) are imported in the background: pods using them wait
     // in ErrImagePull back-off until they are in.
@@ -111,7 +112,6 @@ pub async fn start(
         client,
         config,
         runtime,
-        runtime_name,
         images,
     });
     let pods = pods::Manager::start(shared, shutdown);

@@ -13,25 +13,15 @@ use crate::runtime::cgroups;
 /// `agent_dir`, and remove the pods' cgroups. Errors are logged, not fatal: do as much as possible.
 pub fn killall(agent_dir: &Path, runtime: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    let root = agent_dir.join("run/runc");
-    if root.exists() {
-        let list =
-            Command::new(runtime).arg("--root").arg(&root).args(["list", "--quiet"]).stderr(Stdio::null()).output();
-        for id in list
-            .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            let ok = Command::new(runtime)
-                .arg("--root")
-                .arg(&root)
-                .args(["delete", "--force", &id])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                problems.push(format!("could not delete container {id}"));
-            }
+    // Every runtime the agent used keeps its state in run/<name> (RuntimeClass handlers too).
+    let default_name = Path::new(runtime).file_name().and_then(|n| n.to_str()).unwrap_or("runc").to_string();
+    for entry in std::fs::read_dir(agent_dir.join("run")).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "console" || !entry.path().is_dir() {
+            continue;
         }
+        let binary = if name == default_name { runtime.to_string() } else { name };
+        problems.extend(delete_all(&binary, &entry.path()));
     }
     for mount in mounts_below(agent_dir) {
         if let Err(e) = nix::mount::umount2(mount.as_str(), MntFlags::MNT_DETACH) {
@@ -44,6 +34,25 @@ pub fn killall(agent_dir: &Path, runtime: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Delete (with force) every container a runtime root holds.
+fn delete_all(runtime: &str, root: &Path) -> Vec<String> {
+    let list = Command::new(runtime).arg("--root").arg(root).args(["list", "--quiet"]).stderr(Stdio::null()).output();
+    let ids: Vec<String> =
+        list.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()).unwrap_or_default();
+    ids.into_iter()
+        .filter(|id| {
+            !Command::new(runtime)
+                .arg("--root")
+                .arg(root)
+                .args(["delete", "--force", id])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(|id| format!("could not delete container {id}"))
+        .collect()
 }
 
 /// Mount points at or below `dir`, deepest first (so nested mounts go before their parents).

@@ -23,6 +23,8 @@ pub struct Config {
     pub node_port_range: (u16, u16),
     /// How often the store is compacted (history older than one interval is dropped).
     pub compaction_interval: std::time::Duration,
+    /// `--token`: the join token's secret (or the whole token); `None` keeps the stored one.
+    pub join_token: Option<String>,
 }
 
 impl Config {
@@ -39,6 +41,7 @@ impl Config {
             service_cidr: "10.43.0.0/16".to_string(),
             node_port_range: (30000, 32767),
             compaction_interval: std::time::Duration::from_secs(300),
+            join_token: None,
         }
     }
 

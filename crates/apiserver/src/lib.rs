@@ -13,12 +13,14 @@ pub mod config;
 pub mod discovery;
 pub mod handlers;
 pub mod http;
+pub mod join;
 pub mod kubeconfig;
 pub mod local;
 pub mod managed;
 pub mod openapi;
 pub mod pki;
 pub mod registry;
+pub mod token;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -54,6 +56,8 @@ pub enum StartError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("invalid --service-cidr {0:?}: expected an IPv4 CIDR such as 10.43.0.0/16")]
     ServiceCidr(String),
+    #[error("join token: {0}")]
+    Token(#[from] token::TokenError),
     #[error("creating the built-in objects: {0}")]
     Bootstrap(ApiError),
 }
@@ -71,6 +75,8 @@ pub struct ApiServer {
     server_address: String,
     /// TLS to node agents (logs, exec): the cluster CA and the kubelet-client certificate.
     pub(crate) node_tls: Arc<rustls::ClientConfig>,
+    /// `/cacerts` and `/v1-skiff/join`, for agents joining with the token.
+    joining: join::Joining,
 }
 
 /// A started server.
@@ -132,6 +138,9 @@ pub async fn start(config: Config, shutdown: watch::Receiver<bool>) -> Result<St
     let store = skiff_store::open(&config.datastore_endpoint, &config.data_dir)?;
     let pki = pki::Pki::load_or_create(&config.tls_dir(), &serving_sans(&config, service_cidr))?;
     let tls = http::server::tls_config(&pki)?;
+    let server_dir = config.data_dir.join("server");
+    let join_token = token::load_or_create(&server_dir, config.join_token.as_deref(), &pki.ca.cert_pem)?;
+    tracing::info!("join token (kept in {}): {join_token}", token::path(&server_dir).display());
     let addr = SocketAddr::new(config.bind_address, config.https_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
@@ -152,6 +161,7 @@ pub async fn start(config: Config, shutdown: watch::Receiver<bool>) -> Result<St
         service_alloc: Mutex::new(()),
         server_address: SocketAddr::new(node_ips().first().copied().unwrap_or(client_host), addr.port()).to_string(),
         node_tls: handlers::node_proxy::client_tls(&pki)?,
+        joining: join::Joining::new(pki.ca.clone(), join_token),
     });
     bootstrap::ensure_builtin_objects(&api, addr.port()).await.map_err(StartError::Bootstrap)?;
     let compactor = skiff_store::compactor::spawn(store, config.compaction_interval);
@@ -166,6 +176,10 @@ impl ApiServer {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        // Joining machines have no credentials yet: the join endpoints check the token.
+        if let Some(endpoint) = join::Endpoint::of(req.uri().path()) {
+            return self.joining.serve(endpoint, req).await;
+        }
         let Some(user) = self.authn.authenticate(peer, req.headers()) else {
             return error_response(&ApiError::unauthorized());
         };

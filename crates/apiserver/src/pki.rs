@@ -139,6 +139,37 @@ pub fn issue(
     Ok(CertKey { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
 }
 
+/// What a node agent gets when it joins: a client certificate for the API server
+/// (`system:node:<name>` in `system:nodes`) and a serving certificate for its own HTTPS server.
+#[derive(Debug, Clone)]
+pub struct NodeCerts {
+    pub client: CertKey,
+    pub serving: CertKey,
+}
+
+/// Issue a node's certificates from `ca`; `sans` are the names and addresses the serving
+/// certificate carries (the node name, its addresses, its host name).
+pub fn issue_node(ca: &CertKey, node_name: &str, sans: &[String]) -> Result<NodeCerts, PkiError> {
+    let user = format!("system:node:{node_name}");
+    Ok(NodeCerts {
+        client: issue(ca, &user, &["system:nodes"], &[], ExtendedKeyUsagePurpose::ClientAuth)?,
+        serving: issue(ca, &user, &["system:nodes"], sans, ExtendedKeyUsagePurpose::ServerAuth)?,
+    })
+}
+
+/// Whether a certificate lacks one of `sans`, expires within 90 days or cannot be read: then
+/// its holder gets a new one.
+pub fn needs_renewal(cert_pem: &str, sans: &[String]) -> bool {
+    !matches!(needs_reissue(cert_pem, sans, Path::new("certificate")), Ok(false))
+}
+
+/// The DER bytes of the first certificate in `pem`.
+pub fn cert_der(pem: &str) -> Result<Vec<u8>, PkiError> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| PkiError::Parse { path: PathBuf::from("certificate"), why: e.to_string() })?;
+    Ok(p.contents)
+}
+
 /// The CA kept in `dir`, if it was made already (tests and tools issue from it).
 pub fn load_ca(dir: &Path) -> Result<Option<CertKey>, PkiError> {
     read_pair(dir, "server-ca")
@@ -248,6 +279,20 @@ mod tests {
         assert_eq!(first.kubelet_client.cert_pem, again.kubelet_client.cert_pem);
         let mode = fs::metadata(dir.path().join("server-ca.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn node_certificates_name_the_node_and_renew_for_new_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(dir.path(), &[]).unwrap();
+        let sans = vec!["worker-1".to_string(), "10.0.0.7".to_string()];
+        let node = issue_node(&pki.ca, "worker-1", &sans).unwrap();
+        let user = crate::authn::user_from_certificate(&cert_der(&node.client.cert_pem).unwrap()).unwrap();
+        assert_eq!(user.name, "system:node:worker-1");
+        assert_eq!(user.groups, ["system:nodes", "system:authenticated"]);
+        assert!(!needs_renewal(&node.serving.cert_pem, &sans));
+        assert!(needs_renewal(&node.serving.cert_pem, &["10.0.0.8".to_string()]));
+        assert!(needs_renewal("not a certificate", &[]));
     }
 
     #[test]

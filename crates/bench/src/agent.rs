@@ -21,6 +21,9 @@ use tokio::sync::Notify;
 
 use crate::stats::{ms, quantile, rss_mib};
 
+/// The test image's name. A tag other than `latest` keeps the default pull policy at
+/// IfNotPresent (`latest` means Always, which would go to a registry).
+const BUSYBOX: &str = "busybox:1.36";
 const SEQUENTIAL: usize = 100;
 const BURST: usize = 100;
 const PODMAN_RUNS: usize = 20;
@@ -32,7 +35,7 @@ fn pod(name: &str) -> Pod {
         "spec": {
             "nodeName": AGENT_NODE,
             "terminationGracePeriodSeconds": 0,
-            "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}],
+            "containers": [{"name": "main", "image": BUSYBOX, "command": ["sleep", "3600"]}],
         },
     }))
     .expect("pod")
@@ -115,7 +118,7 @@ pub async fn run(skiff: &Path) {
 
     let server = Server::start_with_agent(skiff, &["--disable-controllers"]);
     let archive = server.dir().join("busybox.tar");
-    busybox_archive(&archive, "busybox:latest", ArchiveFormat::DockerSave);
+    busybox_archive(&archive, BUSYBOX, ArchiveFormat::DockerSave);
     let out =
         Command::new(skiff).args(["images", "import", "--data-dir"]).arg(server.data_dir()).arg(&archive).output();
     assert!(out.is_ok_and(|o| o.status.success()), "importing the busybox image failed");

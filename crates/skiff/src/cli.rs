@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a cluster: API server, store, scheduler and (later) the node agent on this machine.
     Server(ServerArgs),
+    /// Run the node agent on this machine, joined to a cluster with its token.
+    Agent(AgentCmdArgs),
     /// Register hollow nodes (like kwok) against a running cluster: fake Nodes with leases and
     /// heartbeats whose bound pods are reported running without running anything.
     Sim(SimArgs),
@@ -79,6 +81,11 @@ pub struct ServerArgs {
     #[arg(long, short = 'o', default_value = "/etc/skiff/skiff.yaml", help_heading = "Client")]
     pub write_kubeconfig: PathBuf,
 
+    /// Secret for joining agents (or a whole `K10…::server:…` token); the token is kept in
+    /// `<data-dir>/server/token` and reused when this is not given.
+    #[arg(long, env = "SKIFF_TOKEN", hide_env_values = true, help_heading = "Cluster")]
+    pub token: Option<String>,
+
     /// Static bearer tokens in the Kubernetes token-file CSV format: token,user,uid,"group1,group2".
     #[arg(long, help_heading = "Client")]
     pub token_auth_file: Option<PathBuf>,
@@ -116,7 +123,30 @@ pub struct ServerArgs {
     pub debug: bool,
 }
 
-/// Flags of the node agent (of `skiff server`'s own agent here).
+/// `skiff agent`: join a cluster and run the node agent.
+#[derive(Debug, Args)]
+pub struct AgentCmdArgs {
+    /// The API server to join, e.g. https://10.0.0.1:6443.
+    #[arg(long, env = "SKIFF_URL", help_heading = "Cluster")]
+    pub server: String,
+
+    /// The server's join token (`<data-dir>/server/token` on the server).
+    #[arg(long, env = "SKIFF_TOKEN", hide_env_values = true, help_heading = "Cluster")]
+    pub token: String,
+
+    /// Folder for the agent's state: certificates, images, pods.
+    #[arg(long, short = 'd', default_value = "/var/lib/skiff", help_heading = "Data")]
+    pub data_dir: PathBuf,
+
+    #[command(flatten)]
+    pub agent: AgentArgs,
+
+    /// Log debug detail.
+    #[arg(long, help_heading = "Logging")]
+    pub debug: bool,
+}
+
+/// Flags of the node agent (of `skiff server`'s own agent and of `skiff agent`).
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Name of this node (the host name by default).
@@ -139,6 +169,11 @@ pub struct AgentArgs {
     /// The OCI runtime for pods without a RuntimeClass (runc, crun, or a path).
     #[arg(long, default_value = "runc", help_heading = "Agent")]
     pub default_runtime: String,
+
+    /// A registry (`HOST:PORT` or `HOST`) to pull from without TLS verification, or over plain
+    /// HTTP (repeatable); loopback registries always are.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT", help_heading = "Agent")]
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +248,14 @@ pub enum ImagesCommand {
         /// Print only the image ids.
         #[arg(long, short = 'q')]
         quiet: bool,
+    },
+    /// Pull an image from a registry (anonymously); prints the reference pulled.
+    Pull {
+        /// Allow this registry without TLS verification, or over plain HTTP (loopback
+        /// registries always are).
+        #[arg(long)]
+        insecure: bool,
+        reference: String,
     },
     /// Remove images by `name:tag`, `name@digest` or image id (prefix).
     #[command(visible_alias = "remove")]

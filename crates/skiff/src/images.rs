@@ -1,10 +1,13 @@
-//! `skiff images`: import archives into the node's image store, list and remove images. Works on
-//! the store directly (no server needed), also while the agent runs: the store locks itself.
+//! `skiff images`: import archives into the node's image store or pull from registries, list and
+//! remove images. Works on the store directly (no server needed), also while the agent runs: the
+//! store locks itself.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use skiff_agent::images::{ImageStore, ImageSummary, Progress, Stage};
+use std::sync::Mutex;
+
+use skiff_agent::images::{ImageStore, ImageSummary, Progress, PullOptions, PullProgress, Stage};
 
 use crate::cli::{ImagesArgs, ImagesCommand};
 
@@ -13,6 +16,7 @@ pub fn run(args: ImagesArgs) -> Result<(), String> {
     let store = ImageStore::open(&root).map_err(|e| e.to_string())?;
     match args.command {
         ImagesCommand::Import { files } => each(&files, |file| import(&store, file)),
+        ImagesCommand::Pull { insecure, reference } => pull(&store, &reference, insecure),
         ImagesCommand::Ls { quiet } => list(&store, quiet),
         ImagesCommand::Rm { references } => each(&references, |r| {
             store.remove(r).map_err(|e| e.to_string())?;
@@ -58,6 +62,69 @@ fn import(store: &ImageStore, file: &Path) -> Result<(), String> {
         println!("{reference}");
     }
     Ok(())
+}
+
+/// Pull one image, showing each layer's progress on a terminal; prints the reference pulled.
+fn pull(store: &ImageStore, reference: &str, insecure: bool) -> Result<(), String> {
+    let parsed = skiff_agent::images::parse_reference(reference).map_err(|e| e.to_string())?;
+    let mut options = PullOptions::default();
+    if insecure {
+        options.insecure_registries.push(parsed.name.split('/').next().unwrap_or_default().to_string());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the pull: {e}"))?;
+    let board = Mutex::new(Board { tty: std::io::stderr().is_terminal(), layers: Vec::new() });
+    let show = |p: PullProgress| board.lock().unwrap_or_else(|e| e.into_inner()).update(p);
+    let pulled = runtime.block_on(store.pull(reference, &options, &show)).map_err(|e| e.to_string())?;
+    println!("{}", parsed.tagged().unwrap_or(pulled.repo_digest));
+    Ok(())
+}
+
+/// One line per layer on the terminal, redrawn in place.
+struct Board {
+    tty: bool,
+    /// (short digest, state) in manifest order.
+    layers: Vec<(String, String)>,
+}
+
+impl Board {
+    fn update(&mut self, p: PullProgress) {
+        if !self.tty {
+            return;
+        }
+        let (digest, state) = match p {
+            PullProgress::Resolved { layers } => {
+                for (d, size) in layers {
+                    let line = (short(&d), format!("waiting ({})", human_size(size)));
+                    eprintln!("{}: {}", line.0, line.1);
+                    self.layers.push(line);
+                }
+                return;
+            }
+            PullProgress::Exists { digest } => (digest, "already exists".to_string()),
+            PullProgress::Downloading { digest, done, total } => {
+                (digest, format!("downloading {} / {}", human_size(done), human_size(total)))
+            }
+            PullProgress::Unpacking { digest } => (digest, "unpacking".to_string()),
+            PullProgress::Done { digest } => (digest, "pull complete".to_string()),
+        };
+        let key = short(&digest);
+        let Some(i) = self.layers.iter().position(|(d, _)| *d == key) else { return };
+        if self.layers[i].1 == state {
+            return;
+        }
+        let up = self.layers.len() - i;
+        eprint!("\x1b[{up}A\r\x1b[K{key}: {state}\x1b[{up}B\r");
+        let _ = std::io::stderr().flush();
+        self.layers[i].1 = state;
+    }
+}
+
+/// The first 12 hex digits of a digest, as Docker shows layers.
+fn short(digest: &str) -> String {
+    digest.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
 /// Columns as `crictl images`.

@@ -16,6 +16,7 @@ fn config(args: &ServerArgs) -> ServerConfig {
     c.tls_sans = args.tls_san.clone();
     c.write_kubeconfig = Some(args.write_kubeconfig.clone());
     c.token_auth_file = args.token_auth_file.clone();
+    c.join_token = args.token.clone();
     c.service_cidr = args.service_cidr.clone();
     c.node_port_range = args.service_node_port_range;
     c.compaction_interval = Duration::from_secs(300);

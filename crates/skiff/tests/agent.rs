@@ -13,6 +13,9 @@ use skiff_e2e::images::{ArchiveFormat, busybox_archive};
 use skiff_e2e::{AGENT_NODE, Server, eventually};
 
 const BIN: &str = env!("CARGO_BIN_EXE_skiff");
+/// The test image's name. A tag other than `latest` keeps the default pull policy at
+/// IfNotPresent (`latest` means Always, which would go to a registry).
+const BUSYBOX: &str = "busybox:1.36";
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Whether this machine can run the agent; without root the tests say so and stop (CI is root).
@@ -28,11 +31,11 @@ fn can_run() -> bool {
     root
 }
 
-/// A server with its agent and the busybox image imported as `busybox:latest`.
+/// A server with its agent and the busybox image imported as [`BUSYBOX`].
 fn server() -> Server {
     let server = Server::start_with_agent(Path::new(BIN), &[]);
     let archive = server.dir().join("busybox.tar");
-    busybox_archive(&archive, "busybox:latest", ArchiveFormat::DockerSave);
+    busybox_archive(&archive, BUSYBOX, ArchiveFormat::DockerSave);
     import(&server, &archive);
     server
 }
@@ -60,7 +63,7 @@ fn busybox(name: &str, script: &str, restart: &str) -> Pod {
         json!({
             "restartPolicy": restart,
             "terminationGracePeriodSeconds": 5,
-            "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", script]}],
+            "containers": [{"name": "main", "image": BUSYBOX, "command": ["sh", "-c", script]}],
         }),
     )
 }
@@ -294,7 +297,7 @@ async fn failing_liveness_probe_restarts_the_container() {
     let p = pod(
         "live",
         json!({"containers": [{
-            "name": "main", "image": "busybox",
+            "name": "main", "image": BUSYBOX,
             "command": ["sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 600"],
             "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1},
         }], "terminationGracePeriodSeconds": 1}),
@@ -318,7 +321,7 @@ async fn readiness_probes_gate_the_ready_condition() {
     let p = pod(
         "ready",
         json!({"containers": [{
-            "name": "main", "image": "busybox", "command": ["sh", "-c", script],
+            "name": "main", "image": BUSYBOX, "command": ["sh", "-c", script],
             "ports": [{"name": "web", "containerPort": 8080}],
             "readinessProbe": {"httpGet": {"path": "/index.html", "port": "web"}, "periodSeconds": 1},
         }], "terminationGracePeriodSeconds": 1}),
@@ -342,7 +345,7 @@ async fn memory_limit_breach_is_reported_as_oom_killed() {
     let p = pod(
         "hungry",
         json!({"containers": [{
-            "name": "main", "image": "busybox", "command": ["tail", "/dev/zero"],
+            "name": "main", "image": BUSYBOX, "command": ["tail", "/dev/zero"],
             "resources": {"limits": {"memory": "32Mi"}},
         }]}),
     );
@@ -379,7 +382,7 @@ async fn delete_runs_the_pre_stop_hook_and_honours_the_grace_period() {
             "terminationGracePeriodSeconds": 3,
             "volumes": [{"name": "out", "hostPath": {"path": shared.display().to_string(), "type": "Directory"}}],
             "containers": [{
-                "name": "main", "image": "busybox",
+                "name": "main", "image": BUSYBOX,
                 "command": ["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"],
                 "volumeMounts": [{"name": "out", "mountPath": "/out"}],
                 "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "echo stopping > /out/pre-stop"]}}},
@@ -476,4 +479,97 @@ async fn the_seed_web_app_runs_on_real_nginx() {
         assert!(version.stderr.contains("nginx version"), "{}", version.stderr);
         run.run(&["delete", "deployment", "web-app", "--wait=true"]).ok();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_attach_reaches_the_containers_own_process() {
+    if !can_run() {
+        return;
+    }
+    let kubectl = skiff_e2e::Kubectl::required(&["1.32"]);
+    let server = server();
+    let pods: Api<Pod> = Api::namespaced(server.client().await, "default");
+    let reader = pod(
+        "reader",
+        json!({"restartPolicy": "Never", "containers": [{
+            "name": "main", "image": BUSYBOX, "stdin": true,
+            "command": ["sh", "-c", "read line; echo got $line"],
+        }]}),
+    );
+    let shell = pod(
+        "shell",
+        json!({"restartPolicy": "Never", "containers": [{
+            "name": "main", "image": BUSYBOX, "stdin": true, "tty": true, "command": ["sh"],
+        }]}),
+    );
+    pods.create(&PostParams::default(), &reader).await.unwrap();
+    pods.create(&PostParams::default(), &shell).await.unwrap();
+    wait_pod(&server, &pods, "reader", "running", |p| phase(p) == "Running").await;
+    wait_pod(&server, &pods, "shell", "running", |p| phase(p) == "Running").await;
+    for k in &kubectl {
+        let run = server.kubectl(k);
+        // Without a terminal: stdin reaches the process, its output comes back, and the
+        // session ends with it.
+        let ran = run.run_stdin(&["attach", "-i", "reader"], "hello\n");
+        assert!(ran.stdout.contains("got hello"), "{ran:?}");
+        wait_pod(&server, &pods, "reader", "Succeeded", |p| phase(p) == "Succeeded").await;
+
+        // With a terminal (script gives kubectl one): a real shell session.
+        let cmd = format!("{} --kubeconfig {} attach -it shell", k.path.display(), server.kubeconfig().display());
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        std::io::Write::write_all(&mut input, b"echo attached-$((40+2)); tty; exit\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("attached-42"), "{text}");
+        assert!(text.contains("/dev/pts/"), "{text}");
+        wait_pod(&server, &pods, "shell", "Succeeded", |p| phase(p) == "Succeeded").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_classes_choose_the_oci_runtime() {
+    if !can_run() {
+        return;
+    }
+    let server = server();
+    let client = server.client().await;
+    let classes: Api<k8s_openapi::api::node::v1::RuntimeClass> = Api::all(client.clone());
+    for (name, handler) in [("plain", "runc"), ("missing", "no-such-runtime")] {
+        let rc = serde_json::from_value(json!({"metadata": {"name": name}, "handler": handler})).unwrap();
+        classes.create(&PostParams::default(), &rc).await.unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut p = busybox("classy", "echo ran", "Never");
+    p.spec.as_mut().unwrap().runtime_class_name = Some("plain".into());
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    let done = wait_pod(&server, &pods, "classy", "Succeeded", |p| phase(p) == "Succeeded").await;
+    assert!(main_status(&done).unwrap().container_id.as_deref().unwrap_or_default().starts_with("runc://"));
+
+    // A handler this node lacks: the pod waits, and an event says why.
+    let mut p = busybox("stuck", "echo never", "Never");
+    p.spec.as_mut().unwrap().runtime_class_name = Some("missing".into());
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, "default");
+    let message = eventually(
+        "FailedCreatePodSandBox event",
+        WAIT,
+        || server.log(),
+        || async {
+            let list = events.list(&kube::api::ListParams::default()).await.ok()?;
+            list.items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("FailedCreatePodSandBox"))
+                .and_then(|e| e.message)
+        },
+    )
+    .await;
+    assert!(message.contains("RuntimeHandler \"no-such-runtime\" not supported"), "{message}");
+    assert_eq!(phase(&pods.get("stuck").await.unwrap()), "Pending");
 }

@@ -161,9 +161,23 @@ impl ImageStore {
         meter: &mut Meter<'_>,
     ) -> Result<u64, ImageError> {
         let (reader, _) = archive.member(&blob.member)?;
+        self.unpack_layer_from(&archive.path, reader, blob, diff_id, meter)
+    }
+
+    /// Unpack one layer read from `reader` (its blob as stored, maybe compressed) into tmp/,
+    /// verify it, and move it to its place; `source` names where it came from in errors.
+    /// Returns the size of its uncompressed tar. Pulls use it too (pull.rs).
+    pub(crate) fn unpack_layer_from(
+        &self,
+        source: &Path,
+        reader: impl Read,
+        blob: &LayerBlob,
+        diff_id: &str,
+        meter: &mut Meter<'_>,
+    ) -> Result<u64, ImageError> {
         let tmp = self.temp_path("layer");
         fs::create_dir(&tmp).map_err(ImageError::io(&tmp))?;
-        let size = match verify_and_unpack(archive, reader, blob, diff_id, &tmp, meter) {
+        let size = match verify_and_unpack(source, reader, blob, diff_id, &tmp, meter) {
             Ok(size) => size,
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp);
@@ -183,7 +197,7 @@ impl ImageStore {
 
 /// Stream the blob through its digest, the decompressor, the diff id digest and the unpacker.
 fn verify_and_unpack(
-    archive: &Archive,
+    source: &Path,
     reader: impl Read,
     blob: &LayerBlob,
     diff_id: &str,
@@ -191,7 +205,7 @@ fn verify_and_unpack(
     meter: &mut Meter<'_>,
 ) -> Result<u64, ImageError> {
     let layer_error =
-        |reason: String| ImageError::BadLayer { path: archive.path.clone(), layer: diff_id.to_string(), reason };
+        |reason: String| ImageError::BadLayer { path: source.to_path_buf(), layer: diff_id.to_string(), reason };
     let mut compressed = BufReader::new(HashingReader::new(MeteredReader { inner: reader, meter }));
     let head = compressed.fill_buf().map_err(|e| layer_error(format!("reading: {e}")))?;
     let (actual_diff, size) = match Compression::sniff(head) {
@@ -207,7 +221,7 @@ fn verify_and_unpack(
         }
         Compression::Zstd => {
             return Err(ImageError::Unsupported {
-                path: archive.path.clone(),
+                path: source.to_path_buf(),
                 what: format!("zstd-compressed layer {diff_id}"),
             });
         }
@@ -218,7 +232,7 @@ fn verify_and_unpack(
         && *expected != actual_blob
     {
         return Err(ImageError::DigestMismatch {
-            path: archive.path.clone(),
+            path: source.to_path_buf(),
             what: blob.member.clone(),
             expected: expected.clone(),
             actual: actual_blob,
@@ -226,7 +240,7 @@ fn verify_and_unpack(
     }
     if actual_diff != diff_id {
         return Err(ImageError::DigestMismatch {
-            path: archive.path.clone(),
+            path: source.to_path_buf(),
             what: format!("{} (uncompressed)", blob.member),
             expected: diff_id.to_string(),
             actual: actual_diff,

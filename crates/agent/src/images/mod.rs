@@ -8,31 +8,44 @@
 //!
 //! Start reading at `store.rs` (layout, locking), then `import.rs`. `archive.rs` reads the two
 //! archive formats, `unpack.rs` turns a layer tar into a directory, `index.rs` keeps references.
+//! Pulls from registries ([`ImageStore::pull`]) start in `pull.rs`; `registry.rs` speaks the
+//! registry API over `transport.rs`, `manifest.rs` reads manifests, `auth.rs` holds credentials.
 
 mod archive;
+mod auth;
+mod challenge;
 mod config;
 mod digest;
 mod docker_save;
 mod error;
 mod import;
 mod index;
+mod manifest;
 mod oci;
 mod progress;
+mod pull;
 mod reference;
+mod registry;
 mod remove;
 mod store;
+mod transport;
 mod unpack;
 
+#[cfg(test)]
+mod pull_tests;
 #[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;
 
+pub use auth::{Credential, Keyring};
 pub use config::ImageConfig;
 pub use error::ImageError;
 pub use progress::{Progress, Stage};
+pub use pull::{PullError, PullOptions, PullProgress, Pulled, is_insecure};
 pub use reference::{Reference, normalize, parse as parse_reference};
 pub use store::ImageStore;
+pub use transport::HttpError;
 
 /// An image of the store, ready to run.
 #[derive(Debug, Clone, PartialEq, Eq)]

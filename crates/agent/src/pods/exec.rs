@@ -1,7 +1,6 @@
 //! `pods/exec` on this node: a command in a running container through `runc exec`, with
 //! pipes, or with a terminal whose master side runc hands over on a console socket.
 
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 
@@ -74,15 +73,17 @@ async fn exec_tty(
     let (stream, _) = accepted?;
     let stream = stream.into_std().map_err(|e| internal("console socket", &e))?;
     stream.set_nonblocking(false).map_err(|e| internal("console socket", &e))?;
-    let master = tokio::task::spawn_blocking(move || receive_fd(&stream))
-        .await
-        .map_err(|e| internal("console socket", &e))??;
+    let master = tokio::task::spawn_blocking(move || {
+        crate::runtime::console::receive_fd(&stream)
+            .map_err(|e| StreamError::Internal(format!("receiving the terminal: {e}")))
+    })
+    .await
+    .map_err(|e| internal("console socket", &e))??;
     let (resize_tx, mut resize_rx) = mpsc::channel::<(u16, u16)>(8);
     let resize_fd = master.try_clone().map_err(|e| internal("terminal", &e))?;
     tokio::spawn(async move {
         while let Some((cols, rows)) = resize_rx.recv().await {
-            let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-            let _ = rustix::termios::tcsetwinsize(&resize_fd, size);
+            crate::runtime::console::resize(&resize_fd, cols, rows);
         }
     });
     let reader =
@@ -99,23 +100,4 @@ async fn exec_tty(
         resize: Some(resize_tx),
         exit,
     })
-}
-
-/// The terminal master runc sends over the console socket (SCM_RIGHTS).
-fn receive_fd(stream: &std::os::unix::net::UnixStream) -> Result<OwnedFd, StreamError> {
-    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
-    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut ancillary = RecvAncillaryBuffer::new(&mut space);
-    let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    recvmsg(stream, &mut iov, &mut ancillary, RecvFlags::empty())
-        .map_err(|e| StreamError::Internal(format!("receiving the terminal: {e}")))?;
-    for message in ancillary.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = message
-            && let Some(fd) = fds.next()
-        {
-            return Ok(fd);
-        }
-    }
-    Err(StreamError::Internal("runc sent no terminal".into()))
 }

@@ -3,13 +3,16 @@
 //! agent's server needs for logs and exec.
 
 pub mod actions;
+mod attach;
 pub mod container;
 pub mod env;
 mod exec;
 pub mod fields;
 pub mod files;
 pub mod probes;
+mod pull_secrets;
 pub mod run;
+pub mod runtime_class;
 pub mod slot;
 pub mod status;
 pub mod view;
@@ -38,8 +41,6 @@ pub struct Shared {
     pub client: kube::Client,
     pub config: Arc<Config>,
     pub runtime: Runtime,
-    /// `runc`, `crun`, …: the scheme of container ids in the status.
-    pub runtime_name: String,
     pub images: ImageStore,
     pub recorder: Recorder,
 }
@@ -47,10 +48,6 @@ pub struct Shared {
 impl Shared {
     pub fn pods_dir(&self) -> PathBuf {
         self.config.dir.join("pods")
-    }
-
-    pub fn runtime_name(&self) -> &str {
-        &self.runtime_name
     }
 }
 
@@ -210,5 +207,33 @@ impl PodStreams for Manager {
         let runtime = self.shared.runtime.clone();
         let sockets = self.shared.config.dir.join("run/console");
         Box::pin(async move { exec::exec(&runtime, &found?, command, tty, stdin, sockets).await })
+    }
+
+    fn attach(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        tty: bool,
+        stdin: bool,
+    ) -> futures::future::BoxFuture<'static, Result<ExecProcess, StreamError>> {
+        let found = self.find(namespace, pod).and_then(|view| {
+            let view = view.lock().unwrap_or_else(|e| e.into_inner());
+            let c = view
+                .containers
+                .get(container)
+                .ok_or_else(|| StreamError::BadRequest(format!("container {container} is not valid for pod {pod}")))?;
+            match (&c.log, &c.dir, c.running) {
+                (Some((log, running)), Some(dir), true) => Ok(attach::Target {
+                    log: log.clone(),
+                    running: running.clone(),
+                    dir: dir.clone(),
+                    has_stdin: c.stdin,
+                    has_tty: c.tty,
+                }),
+                _ => Err(StreamError::BadRequest(format!("container {container} is not running in pod {pod}"))),
+            }
+        });
+        Box::pin(async move { attach::attach(found?, tty, stdin).await })
     }
 }

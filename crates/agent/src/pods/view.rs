@@ -18,4 +18,9 @@ pub struct ContainerView {
     pub previous_log: Option<PathBuf>,
     pub waiting: Option<String>,
     pub running: bool,
+    /// The current run's state dir (its stdin and resize FIFOs live there).
+    pub dir: Option<PathBuf>,
+    /// The container was asked for stdin / a terminal.
+    pub stdin: bool,
+    pub tty: bool,
 }

@@ -28,7 +28,11 @@ use super::view::{ContainerView, PodView};
 use super::volumes::{self, Prepared};
 use crate::runtime::sandbox::Sandbox;
 use crate::runtime::state::{self, Exited};
-use crate::runtime::{cgroups, rootfs};
+use crate::runtime::{ContainerIo, cgroups, rootfs};
+
+/// Waiting reasons of a container that could not start (as opposed to one that crashed).
+const START_FAILURES: [&str; 5] =
+    ["ImagePullBackOff", "CreateContainerConfigError", "CreateContainerError", "ErrImageNeverPull", "InvalidImageName"];
 
 /// A container run ended: (container, attempt, how).
 type ExitNote = (String, u32, Exited);
@@ -55,6 +59,9 @@ pub struct Worker {
     terminal: Option<&'static str>,
     /// When setup failed: retry at this time.
     retry_at: Option<Instant>,
+    /// The OCI runtime of this pod (its RuntimeClass's, else the agent's default).
+    runtime: crate::runtime::Runtime,
+    runtime_resolved: bool,
 }
 
 impl Worker {
@@ -71,6 +78,7 @@ impl Worker {
         let spec = pod.spec.clone().unwrap_or_default();
         let mut slots: Vec<Slot> = spec.init_containers.iter().flatten().map(|c| Slot::new(&c.name, true)).collect();
         slots.extend(spec.containers.iter().map(|c| Slot::new(&c.name, false)));
+        let runtime = shared.runtime.clone();
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let (probes_tx, probes) = mpsc::unbounded_channel();
         let sandbox = Sandbox::at(&dir.join("sandbox"), spec.host_network == Some(true));
@@ -97,10 +105,24 @@ impl Worker {
             start_time,
             terminal: None,
             retry_at: None,
+            runtime,
+            runtime_resolved: false,
         }
     }
 
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        // Runs left by an earlier agent are stopped by the runtime that started them.
+        if let Ok(r) = super::runtime_class::runtime_for(
+            &self.shared.client,
+            &self.shared.runtime,
+            &self.shared.config.dir,
+            &self.pod,
+        )
+        .await
+        {
+            self.runtime = r;
+            self.runtime_resolved = true;
+        }
         self.adopt();
         loop {
             let latest = self.updates.borrow_and_update().clone();
@@ -228,7 +250,7 @@ impl Worker {
             container: c,
             attempt: run.attempt,
             id: run.id.clone(),
-            runtime: self.shared.runtime.clone(),
+            runtime: self.runtime.clone(),
             netns: self.sandbox.namespace("net"),
             started_at: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
             running: run.running.subscribe(),
@@ -262,7 +284,7 @@ impl Worker {
                 )
                 .await;
                 let grace = self.probe_grace(&name, note.kind);
-                let (runtime, id) = (self.shared.runtime.clone(), self.slots[i].current.as_ref().map(|r| r.id.clone()));
+                let (runtime, id) = (self.runtime.clone(), self.slots[i].current.as_ref().map(|r| r.id.clone()));
                 let signal = self.stop_signal(&name);
                 if let Some(id) = id {
                     tokio::spawn(async move {
@@ -326,9 +348,9 @@ impl Worker {
             return;
         }
         self.retry_at = None;
-        if let Err(e) = self.setup().await {
+        if let Err((reason, e)) = self.setup().await {
             tracing::warn!("pod {}/{}: {e}", fields::namespace(&self.pod), fields::name(&self.pod));
-            self.event(None, true, "FailedMount", &e).await;
+            self.event(None, true, reason, &e).await;
             for s in &mut self.slots {
                 if s.current.is_none() {
                     s.waiting = Some(("ContainerCreating".into(), String::new()));
@@ -388,6 +410,21 @@ impl Worker {
             slot.restart_scheduled = true;
         }
         if slot.backing_off(now) {
+            // A container that failed to start (not one that ran and crashed) keeps its reason
+            // while it waits; a failed pull waits as ImagePullBackOff, as kubelet's.
+            match slot.waiting.clone() {
+                Some((reason, last)) if reason == "ErrImagePull" => {
+                    let name = slot.name.clone();
+                    let image = self.spec_of(&self.slots[i]).and_then(|c| c.image).unwrap_or_default();
+                    let note = format!("Back-off pulling image \"{image}\"");
+                    self.slots[i].waiting = Some(("ImagePullBackOff".into(), format!("{note}: ErrImagePull: {last}")));
+                    self.event(Some(&name), false, "BackOff", &note).await;
+                    self.event(Some(&name), true, "Failed", "Error: ImagePullBackOff").await;
+                    return;
+                }
+                Some((reason, _)) if START_FAILURES.contains(&reason.as_str()) => return,
+                _ => {}
+            }
             let message = format!(
                 "back-off {}s restarting failed container={} pod={}_{}({})",
                 slot.delay.as_secs(),
@@ -417,30 +454,52 @@ impl Worker {
                 slot.delay = slot.backoff;
                 slot.backoff = (slot.backoff * 2).min(super::slot::BACKOFF_MAX);
                 let name = slot.name.clone();
-                self.event(Some(&name), true, "Failed", &format!("Error: {message}")).await;
+                let note = if reason == "ErrImagePull" {
+                    "Error: ErrImagePull".to_string()
+                } else {
+                    format!("Error: {message}")
+                };
+                self.event(Some(&name), true, "Failed", &note).await;
             }
         }
     }
 
-    /// Sandbox, volumes and pod files, once.
-    async fn setup(&mut self) -> Result<(), String> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+    /// Runtime, sandbox, volumes and pod files, once. Errors carry the event reason upstream
+    /// uses (FailedCreatePodSandBox, FailedMount).
+    async fn setup(&mut self) -> Result<(), (&'static str, String)> {
+        let sandbox_err = |e: String| ("FailedCreatePodSandBox", e);
+        std::fs::create_dir_all(&self.dir).map_err(|e| sandbox_err(format!("{}: {e}", self.dir.display())))?;
         let identity =
             json!({"namespace": fields::namespace(&self.pod), "name": fields::name(&self.pod), "uid": self.uid});
-        state::write_json(&self.dir, "pod.json", &identity).map_err(|e| e.to_string())?;
+        state::write_json(&self.dir, "pod.json", &identity).map_err(|e| sandbox_err(e.to_string()))?;
+        if !self.runtime_resolved {
+            self.runtime = super::runtime_class::runtime_for(
+                &self.shared.client,
+                &self.shared.runtime,
+                &self.shared.config.dir,
+                &self.pod,
+            )
+            .await
+            .map_err(sandbox_err)?;
+            self.runtime_resolved = true;
+        }
         if !self.sandbox_ready {
             if !self.sandbox.exists() {
-                self.sandbox.create(&self.shared.config.self_exe, &files::hostname(&self.pod)).await?;
+                self.sandbox
+                    .create(&self.shared.config.self_exe, &files::hostname(&self.pod))
+                    .await
+                    .map_err(sandbox_err)?;
             }
             self.sandbox_ready = true;
         }
         if self.files.is_none() {
             let ip = self.pod_ip();
-            self.files = Some(files::write(&self.pod, &self.dir, ip.as_deref())?);
+            self.files = Some(files::write(&self.pod, &self.dir, ip.as_deref()).map_err(sandbox_err)?);
         }
         if self.volumes.is_none() {
             let mut sources = Sources::new(self.shared.client.clone(), fields::namespace(&self.pod));
-            self.volumes = Some(volumes::prepare(&self.pod, &self.dir, &mut sources).await?);
+            self.volumes =
+                Some(volumes::prepare(&self.pod, &self.dir, &mut sources).await.map_err(|e| ("FailedMount", e))?);
         }
         Ok(())
     }
@@ -495,10 +554,11 @@ impl Worker {
             }
         };
         // A run that failed before starting leaves nothing: its number is used again.
-        let started = match self.shared.runtime.start(&dir, &id, &spec.to_json(), &log, &cgroup).await {
+        let io = ContainerIo { log: &log, cgroup: &cgroup, stdin: c.stdin == Some(true), tty: c.tty == Some(true) };
+        let started = match self.runtime.start(&dir, &id, &spec.to_json(), &io).await {
             Ok(s) => s,
             Err(m) => {
-                let _ = self.shared.runtime.delete(&id).await;
+                let _ = self.runtime.delete(&id).await;
                 let _ = rootfs::remove(&dir);
                 return Err(("CreateContainerError".into(), m));
             }
@@ -520,7 +580,7 @@ impl Worker {
         self.watch_exit(&name, &new);
         let slot = &mut self.slots[i];
         if let Some(old) = slot.previous.take() {
-            let _ = self.shared.runtime.delete(&old.id).await;
+            let _ = self.runtime.delete(&old.id).await;
             let _ = rootfs::remove(&old.dir);
             let _ = std::fs::remove_file(&old.log);
         }
@@ -530,7 +590,7 @@ impl Worker {
         slot.not_before = None;
         if let Some(prev) = &slot.previous {
             // The previous run's container is gone; its log and state stay for `--previous`.
-            let _ = self.shared.runtime.delete(&prev.id).await;
+            let _ = self.runtime.delete(&prev.id).await;
             let _ = rootfs::unmount(&prev.dir);
         }
         self.start_probes(&name);
@@ -551,40 +611,64 @@ impl Worker {
                 return;
             }
         };
-        let target = Target { runtime: &self.shared.runtime, container_id: id, netns: self.sandbox.namespace("net") };
+        let target = Target { runtime: &self.runtime, container_id: id, netns: self.sandbox.namespace("net") };
         if let Err(why) = actions::run(&action, &target, Duration::from_secs(30)).await {
             self.event(Some(&c.name), true, "FailedPostStartHook", &format!("PostStartHook failed: {why}")).await;
-            let _ = self.shared.runtime.kill(id, "KILL").await;
+            let _ = self.runtime.kill(id, "KILL").await;
         }
     }
 
-    /// The container's image from the store, honouring imagePullPolicy.
+    /// The container's image, honouring imagePullPolicy as kubelet: taken from the store when
+    /// present (unless Always), else pulled from its registry with the pod's pull secrets.
+    /// Errors are (reason, message) for the waiting state; the slot's back-off spaces retries.
     async fn image(&mut self, c: &Container) -> Result<crate::images::Image, (String, String)> {
+        use super::pull_secrets;
         let reference = c.image.clone().unwrap_or_default();
         let found =
             self.shared.images.resolve(&reference).map_err(|e| ("InvalidImageName".to_string(), e.to_string()))?;
         let policy = c.image_pull_policy.clone().unwrap_or_else(|| "IfNotPresent".into());
         match found {
             Some(img) if policy != "Always" => {
-                self.event(
-                    Some(&c.name),
-                    false,
-                    "Pulled",
-                    &format!("Container image \"{reference}\" already present on machine"),
-                )
-                .await;
-                Ok(img)
+                let note = format!("Container image \"{reference}\" already present on machine");
+                self.event(Some(&c.name), false, "Pulled", &note).await;
+                return Ok(img);
             }
-            Some(img) => Ok(img),
-            None if policy == "Never" => Err((
-                "ErrImageNeverPull".into(),
-                format!("Container image \"{reference}\" is not present with pull policy of Never"),
-            )),
-            None => {
-                let message = format!(
-                    "Failed to pull image \"{reference}\": the image is not in the node's store and pulling from registries is not built yet (import it with `skiff images import`)"
+            None if policy == "Never" => {
+                let message = format!("Container image \"{reference}\" is not present with pull policy of Never");
+                self.event(Some(&c.name), true, "ErrImageNeverPull", &message).await;
+                return Err(("ErrImageNeverPull".into(), message));
+            }
+            _ => {}
+        }
+        let started = std::time::Instant::now();
+        let (keyring, unreadable) = pull_secrets::keyring(&self.shared.client, &self.pod).await;
+        if !unreadable.is_empty() {
+            let note = format!(
+                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                unreadable.join(", ")
+            );
+            self.event(None, true, "FailedToRetrieveImagePullSecret", &note).await;
+        }
+        self.event(Some(&c.name), false, "Pulling", &format!("Pulling image \"{reference}\"")).await;
+        let options =
+            crate::images::PullOptions { insecure_registries: self.shared.config.insecure_registries.clone(), keyring };
+        match self.shared.images.pull(&reference, &options, &|_| {}).await {
+            Ok(pulled) => {
+                let total = started.elapsed();
+                let note = pull_secrets::pulled_message(
+                    &reference,
+                    total.saturating_sub(pulled.waited),
+                    total,
+                    pulled.image.size,
                 );
-                self.event(Some(&c.name), true, "Failed", &message).await;
+                self.event(Some(&c.name), false, "Pulled", &note).await;
+                Ok(pulled.image)
+            }
+            Err(e) => {
+                let full = crate::images::normalize(&reference).unwrap_or_else(|_| reference.clone());
+                let message = format!("failed to pull and unpack image \"{full}\": {e}");
+                self.event(Some(&c.name), true, "Failed", &format!("Failed to pull image \"{reference}\": {message}"))
+                    .await;
                 Err(("ErrImagePull".into(), message))
             }
         }
@@ -594,9 +678,13 @@ impl Worker {
         let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
         view.containers.clear();
         for s in &self.slots {
+            let spec = self.spec_of(s);
             view.containers.insert(
                 s.name.clone(),
                 ContainerView {
+                    dir: s.current.as_ref().map(|r| r.dir.clone()),
+                    stdin: spec.as_ref().is_some_and(|c| c.stdin == Some(true)),
+                    tty: spec.as_ref().is_some_and(|c| c.tty == Some(true)),
                     id: s.current.as_ref().map(|r| r.id.clone()),
                     log: s.current.as_ref().map(|r| (r.log.clone(), r.running.subscribe())),
                     previous_log: s.previous.as_ref().map(|r| r.log.clone()),
@@ -617,7 +705,7 @@ impl Worker {
             host_ip: &host_ip,
             pod_ip: pod_ip.as_deref(),
             start_time: self.start_time,
-            runtime: self.shared.runtime_name(),
+            runtime: self.runtime.name(),
             terminal: self.terminal,
         });
         if self.reported.as_ref() == Some(&body) {
@@ -680,14 +768,14 @@ impl Worker {
         for (name, id) in &running {
             self.event(Some(name), false, "Killing", &format!("Stopping container {name}")).await;
             let signal = self.stop_signal(name);
-            if let Err(e) = self.shared.runtime.kill(id, &signal).await {
+            if let Err(e) = self.runtime.kill(id, &signal).await {
                 tracing::debug!("stopping {id}: {e}");
             }
         }
         self.wait_all_exited(deadline).await;
         for s in &self.slots {
             if let Some(r) = s.current.as_ref().filter(|r| r.exited.is_none()) {
-                let _ = self.shared.runtime.kill(&r.id, "KILL").await;
+                let _ = self.runtime.kill(&r.id, "KILL").await;
             }
         }
         self.wait_all_exited(Instant::now() + Duration::from_secs(10)).await;
@@ -713,7 +801,7 @@ impl Worker {
             match Action::of(h.exec.as_ref(), h.http_get.as_ref(), h.tcp_socket.as_ref(), &c) {
                 Ok(Some(action)) => {
                     let netns = self.sandbox.namespace("net");
-                    let runtime = &self.shared.runtime;
+                    let runtime = &self.runtime;
                     let timeout = deadline.saturating_duration_since(Instant::now());
                     hooks.push(Box::pin(async move {
                         let target = Target { runtime, container_id: id, netns };
@@ -759,7 +847,7 @@ impl Worker {
     async fn cleanup(&mut self) {
         for s in &mut self.slots {
             for r in s.current.take().into_iter().chain(s.previous.take()) {
-                if let Err(e) = self.shared.runtime.delete(&r.id).await {
+                if let Err(e) = self.runtime.delete(&r.id).await {
                     tracing::warn!("removing container {}: {e}", r.id);
                 }
                 if let Err(e) = rootfs::remove(&r.dir) {

@@ -2,6 +2,7 @@
 //! sandboxes, root filesystems, and the runtime's own commands (kill, delete, exec).
 
 pub mod cgroups;
+pub mod console;
 pub mod exec_tty;
 pub mod rootfs;
 pub mod sandbox;
@@ -22,6 +23,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Log files are rotated at this size (kubelet's containerLogMaxSize default).
 pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
 
+/// A container's log, cgroup and stdio, for [`Runtime::start`].
+pub struct ContainerIo<'a> {
+    pub log: &'a Path,
+    pub cgroup: &'a str,
+    pub stdin: bool,
+    pub tty: bool,
+}
+
 /// The OCI runtime and where its state lives.
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -34,6 +43,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The runtime's name (`runc`, `crun`): the scheme of container ids in pod status.
+    pub fn name(&self) -> &str {
+        Path::new(&self.binary).file_name().and_then(|n| n.to_str()).unwrap_or("runc")
+    }
+
     /// `runc --version`'s first line as `runc://1.1.5`, for the node's containerRuntimeVersion.
     pub async fn version(&self) -> Result<String, String> {
         let out = tokio::process::Command::new(&self.binary)
@@ -55,8 +69,7 @@ impl Runtime {
         dir: &Path,
         id: &str,
         config: &serde_json::Value,
-        log_path: &Path,
-        cgroup: &str,
+        io: &ContainerIo<'_>,
     ) -> Result<Started, String> {
         let bundle = dir.join("bundle");
         let _ = std::fs::remove_file(dir.join(state::EXITED));
@@ -67,9 +80,11 @@ impl Runtime {
             bundle,
             runtime: self.binary.clone(),
             runtime_root: self.root.clone(),
-            log_path: log_path.to_path_buf(),
+            log_path: io.log.to_path_buf(),
             log_max_bytes: LOG_MAX_BYTES,
-            cgroup_path: cgroup.to_string(),
+            cgroup_path: io.cgroup.to_string(),
+            stdin: io.stdin,
+            tty: io.tty,
         };
         state::write_json(dir, state::SHIM_SPEC, &spec).map_err(|e| format!("{}: {e}", dir.display()))?;
         let shim_log = std::fs::File::create(dir.join("shim.log")).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -8,6 +8,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -47,49 +48,68 @@ fn run(dir: &Path, spec: &ShimSpec, report: &dyn Fn(String)) -> Result<(), Strin
     let writer = LogWriter::open(spec.log_path.clone(), spec.log_max_bytes)
         .map_err(|e| format!("{}: {e}", spec.log_path.display()))?;
     let writer = Arc::new(Mutex::new(writer));
-    let (out_r, out_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
-    let (err_r, err_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
-
     let runc_log = dir.join("runtime.log");
     let pid_file = dir.join("pid");
     let _ = std::fs::remove_file(&pid_file);
-    let create = Command::new(&spec.runtime)
-        .arg("--root")
-        .arg(&spec.runtime_root)
-        .arg("--log")
-        .arg(&runc_log)
-        .arg("--log-format")
-        .arg("json")
-        .arg("create")
-        .arg("--bundle")
-        .arg(&spec.bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg(&spec.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out_w))
-        .stderr(Stdio::from(err_w))
-        .status()
-        .map_err(|e| format!("running {}: {e}", spec.runtime))?;
-    // The runtime got its copies of the write ends; ours went into the Command and are closed,
-    // so the pipes end when the container's last process closes them.
-    let readers =
-        [(out_r, Stream::Stdout), (err_r, Stream::Stderr)].map(|(fd, stream)| pump(fd, stream, writer.clone()));
-    if !create.success() {
-        return Err(runtime_error(&runc_log).unwrap_or_else(|| format!("{} create failed ({create})", spec.runtime)));
-    }
+    let runtime = |action: &str| {
+        let mut c = Command::new(&spec.runtime);
+        c.arg("--root").arg(&spec.runtime_root).arg("--log").arg(&runc_log).args(["--log-format", "json", action]);
+        c
+    };
+    let mut create = runtime("create");
+    create.arg("--bundle").arg(&spec.bundle).arg("--pid-file").arg(&pid_file);
+    // stdin (and resize requests with a terminal) arrive through FIFOs that `kubectl attach`
+    // writes to. Opened read-write, they never report end of file between writers.
+    let stdin = if spec.stdin || spec.tty { Some(fifo(&dir.join("stdin"))?) } else { None };
+    let readers: Vec<std::thread::JoinHandle<()>> = if spec.tty {
+        let socket_path = dir.join("console.sock");
+        let _ = std::fs::remove_file(&socket_path);
+        let socket = UnixListener::bind(&socket_path).map_err(|e| format!("console socket: {e}"))?;
+        create.arg("--console-socket").arg(&socket_path).arg(&spec.id);
+        create.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = create.spawn().map_err(|e| format!("running {}: {e}", spec.runtime))?;
+        let master = accept_terminal(&socket, &mut child);
+        let _ = std::fs::remove_file(&socket_path);
+        let status = child.wait().map_err(|e| format!("running {}: {e}", spec.runtime))?;
+        if !status.success() {
+            return Err(
+                runtime_error(&runc_log).unwrap_or_else(|| format!("{} create failed ({status})", spec.runtime))
+            );
+        }
+        let master = master?;
+        let input = master.try_clone().map_err(|e| format!("terminal: {e}"))?;
+        if let Some(stdin) = stdin {
+            copy_in(stdin, input);
+        }
+        let resize = fifo(&dir.join("resize"))?;
+        let sizer = master.try_clone().map_err(|e| format!("terminal: {e}"))?;
+        watch_resize(resize, sizer);
+        vec![pump(master, Stream::Stdout, writer.clone())]
+    } else {
+        let (out_r, out_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+        let (err_r, err_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+        create.arg(&spec.id).stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
+        match stdin {
+            Some(f) => create.stdin(Stdio::from(f)),
+            None => create.stdin(Stdio::null()),
+        };
+        let status = create.status().map_err(|e| format!("running {}: {e}", spec.runtime))?;
+        // The runtime got its copies of the write ends; ours are in the Command, closed with
+        // it here, so the pipes end when the container's last process closes them.
+        drop(create);
+        let readers = vec![pump(out_r, Stream::Stdout, writer.clone()), pump(err_r, Stream::Stderr, writer.clone())];
+        if !status.success() {
+            return Err(
+                runtime_error(&runc_log).unwrap_or_else(|| format!("{} create failed ({status})", spec.runtime))
+            );
+        }
+        readers
+    };
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| "the runtime wrote no pid file".to_string())?;
-    let start = Command::new(&spec.runtime)
-        .arg("--root")
-        .arg(&spec.runtime_root)
-        .arg("--log")
-        .arg(&runc_log)
-        .arg("--log-format")
-        .arg("json")
-        .arg("start")
+    let start = runtime("start")
         .arg(&spec.id)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -114,6 +134,57 @@ fn run(dir: &Path, spec: &ShimSpec, report: &dyn Fn(String)) -> Result<(), Strin
     }
     let exited = Exited { code, signal, oom_killed, at: jiff::Timestamp::now() };
     state::write_json(dir, state::EXITED, &exited).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// A FIFO at `path` (made if missing), opened read-write.
+fn fifo(path: &Path) -> Result<std::fs::File, String> {
+    match nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    }
+    std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Wait for runc to connect to the console socket and send the terminal, unless it exits first.
+fn accept_terminal(socket: &UnixListener, child: &mut std::process::Child) -> Result<OwnedFd, String> {
+    socket.set_nonblocking(true).map_err(|e| format!("console socket: {e}"))?;
+    loop {
+        match socket.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).map_err(|e| format!("console socket: {e}"))?;
+                return super::console::receive_fd(&stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if child.try_wait().ok().flatten().is_some() {
+                    return Err("the runtime exited without sending a terminal".into());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(format!("console socket: {e}")),
+        }
+    }
+}
+
+/// Copy what `kubectl attach` writes into the container's terminal, for the container's life.
+fn copy_in(mut from: std::fs::File, to: OwnedFd) {
+    let _ = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
+        let mut to = std::fs::File::from(to);
+        let _ = std::io::copy(&mut from, &mut to);
+    });
+}
+
+/// Apply `COLS ROWS` lines written to the resize FIFO to the terminal.
+fn watch_resize(from: std::fs::File, master: OwnedFd) {
+    let _ = std::thread::Builder::new().stack_size(64 * 1024).spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            let mut parts = line.split_whitespace().map(|p| p.parse::<u16>());
+            if let (Some(Ok(cols)), Some(Ok(rows))) = (parts.next(), parts.next()) {
+                super::console::resize(&master, cols, rows);
+            }
+        }
+    });
 }
 
 /// Copy one pipe into the log, line by line, on a small thread.

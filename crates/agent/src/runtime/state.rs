@@ -20,6 +20,12 @@ pub struct ShimSpec {
     pub log_max_bytes: u64,
     /// The container's cgroup below each hierarchy's mount point, for the OOM verdict.
     pub cgroup_path: String,
+    /// The container reads stdin (`stdin: true`): the shim keeps a FIFO for attach.
+    #[serde(default)]
+    pub stdin: bool,
+    /// The container has a terminal (`tty: true`).
+    #[serde(default)]
+    pub tty: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

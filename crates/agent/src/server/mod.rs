@@ -127,6 +127,13 @@ pub async fn serve(
                 }
                 Err(_) => return,
             };
+            // Any certificate of the cluster CA passes the handshake, joined nodes' too; only
+            // the API server (and cluster admins) may read logs and run commands here.
+            let peer_cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+            if !peer_cert.is_some_and(|c| tls::is_cluster_admin(c.as_ref())) {
+                tracing::debug!(%peer, "agent server: refused a client that is not in system:masters");
+                return;
+            }
             let service = service_fn(move |req| {
                 let streams = streams.clone();
                 async move { Ok::<_, Infallible>(handle(streams.as_ref(), req).await) }

@@ -21,6 +21,8 @@ struct Pems {
     server: (String, String),
     client: (String, String),
     stranger: (String, String),
+    /// From the cluster CA, but a node's (group system:nodes), not the API server's.
+    node: (String, String),
 }
 
 fn pems() -> Pems {
@@ -30,13 +32,15 @@ fn pems() -> Pems {
     ca.distinguished_name.push(DnType::CommonName, "test-ca");
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca, ca_key);
-    let leaf = |issuer: &Issuer<'_, KeyPair>, sans: Vec<String>, usage| {
+    let leaf_in = |issuer: &Issuer<'_, KeyPair>, sans: Vec<String>, usage, group: &str| {
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(sans).unwrap();
         p.extended_key_usages = vec![usage];
+        p.distinguished_name.push(DnType::OrganizationName, group);
         p.distinguished_name.push(DnType::CommonName, "leaf");
         (p.signed_by(&key, issuer).unwrap().pem(), key.serialize_pem())
     };
+    let leaf = |issuer: &Issuer<'_, KeyPair>, sans: Vec<String>, usage| leaf_in(issuer, sans, usage, "system:masters");
     let other_key = KeyPair::generate().unwrap();
     let mut other = CertificateParams::default();
     other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -46,6 +50,7 @@ fn pems() -> Pems {
         server: leaf(&issuer, vec!["127.0.0.1".into()], ExtendedKeyUsagePurpose::ServerAuth),
         client: leaf(&issuer, vec![], ExtendedKeyUsagePurpose::ClientAuth),
         stranger: leaf(&other, vec![], ExtendedKeyUsagePurpose::ClientAuth),
+        node: leaf_in(&issuer, vec![], ExtendedKeyUsagePurpose::ClientAuth, "system:nodes"),
     }
 }
 
@@ -172,6 +177,8 @@ async fn clients_need_a_certificate_from_the_cluster_ca() {
     assert!(without.is_err(), "no certificate must be refused");
     let stranger = get(&a, Some(&a.pems.stranger), "/containerLogs/default/web/app").await;
     assert!(stranger.is_err(), "a certificate from another CA must be refused");
+    let node = get(&a, Some(&a.pems.node), "/containerLogs/default/web/app").await;
+    assert!(node.is_err(), "another node's certificate must be refused");
     let (status, _) = get(&a, Some(&a.pems.client), "/containerLogs/default/web/app").await.unwrap();
     assert_eq!(status, 200);
 }

@@ -49,3 +49,10 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<rustls::ServerConfig>, TlsEr
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
+
+/// Whether a client certificate (DER) names group `system:masters` (organization), as the API
+/// server's kubelet-client certificate and the admin's do.
+pub fn is_cluster_admin(der: &[u8]) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else { return false };
+    cert.subject().iter_organization().any(|o| o.as_str() == Ok("system:masters"))
+}
