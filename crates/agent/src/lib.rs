@@ -2,6 +2,7 @@
 //! runs the pods bound to it in OCI containers, through runc and a small shim per container that
 //! outlives the agent. It talks to the cluster only through the API.
 
+pub mod image_gc;
 pub mod images;
 pub mod logs;
 pub mod node;
@@ -85,6 +86,22 @@ pub async fn start(
         Ok(refs) if !refs.is_empty() => tracing::info!("imported {} image(s) from {}", refs.len(), airgap.display()),
         Ok(_) => {}
         Err(e) => tracing::warn!("importing images from {}: {e}", airgap.display()),
+    });
+
+    let (store, pods_dir, mut stop) = (images.clone(), config.dir.join("pods"), shutdown.clone());
+    tokio::spawn(async move {
+        loop {
+            let (store, pods_dir) = (store.clone(), pods_dir.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                let root = store.root().to_path_buf();
+                image_gc::collect(&store, &image_gc::images_in_use(&pods_dir), &|| image_gc::usage_percent(&root))
+            })
+            .await;
+            tokio::select! {
+                _ = tokio::time::sleep(image_gc::PERIOD) => {}
+                _ = stop.changed() => return,
+            }
+        }
     });
 
     let lister_store = images.clone();
