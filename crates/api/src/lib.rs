@@ -18,6 +18,7 @@ pub mod status;
 pub mod strategy;
 pub mod table;
 pub mod time;
+pub mod urlencoding;
 pub mod validation;
 
 pub use field_errors::{FieldError, FieldErrors, FieldPath};

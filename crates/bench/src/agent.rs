@@ -107,7 +107,7 @@ impl RunningWatch {
 }
 
 pub async fn run(skiff: &Path) {
-    if !nix_is_root() {
+    if !skiff_e2e::is_root() {
         println!("agent: skipped (needs root)");
         return;
     }
@@ -194,13 +194,6 @@ async fn settled_rss(pid: u32) -> f64 {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     sum / 5.0
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }
 
 /// `podman run --rm` of the same image (runc, as skiff uses), for comparison.

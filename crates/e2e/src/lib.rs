@@ -281,6 +281,25 @@ spec:
           periodSeconds: 5
 "#;
 
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// For tests that need root (the node agent): true as root; otherwise says loudly that `what`
+/// is skipped and returns false, except under CI (which runs as root), where it fails.
+pub fn root_or_skip(what: &str) -> bool {
+    let root = is_root();
+    if !root {
+        assert!(std::env::var("CI").is_err(), "CI runs as root: {what} must not be skipped there");
+        eprintln!("SKIPPED: {what} needs root");
+    }
+    root
+}
+
 /// The node name of a test server's own agent.
 pub const AGENT_NODE: &str = "skiff-node";
 

@@ -18,17 +18,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_skiff");
 const BUSYBOX: &str = "busybox:1.36";
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Whether this machine can run the agent; without root the tests say so and stop (CI is root).
 fn can_run() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root {
-        assert!(std::env::var("CI").is_err(), "CI runs as root: the agent tests must not be skipped there");
-        eprintln!("SKIPPED: the node agent tests need root");
-    }
-    root
+    skiff_e2e::root_or_skip("the node agent tests")
 }
 
 /// A server with its agent and the busybox image imported as [`BUSYBOX`].

@@ -17,17 +17,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_skiff");
 const WAIT: Duration = Duration::from_secs(40);
 const NODE: &str = "worker-1";
 
-/// Whether this machine can run the agent; without root the test says so and stops (CI is root).
 fn can_run() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root {
-        assert!(std::env::var("CI").is_err(), "CI runs as root: the join test must not be skipped there");
-        eprintln!("SKIPPED: the join test needs root");
-    }
-    root
+    skiff_e2e::root_or_skip("the join test")
 }
 
 /// A `skiff agent` process. Dropping it kills the agent and its containers (`skiff killall`),

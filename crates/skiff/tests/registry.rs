@@ -22,16 +22,15 @@ const PASSWORD: &str = "s3cret-pw";
 
 /// Whether this machine can run these tests: root and the registry tools. CI has both.
 fn can_run() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    let tools = ["docker-registry", "skopeo", "htpasswd"].iter().all(|t| which(t).is_some());
-    if !(root && tools) {
-        assert!(std::env::var("CI").is_err(), "CI runs as root with the registry tools: these tests must run there");
-        eprintln!("SKIPPED: the registry tests need root, docker-registry, skopeo and htpasswd");
+    if !skiff_e2e::root_or_skip("the registry tests") {
+        return false;
     }
-    root && tools
+    let tools = ["docker-registry", "skopeo", "htpasswd"].iter().all(|t| which(t).is_some());
+    if !tools {
+        assert!(std::env::var("CI").is_err(), "CI has the registry tools: these tests must run there");
+        eprintln!("SKIPPED: the registry tests need docker-registry, skopeo and htpasswd");
+    }
+    tools
 }
 
 fn which(tool: &str) -> Option<PathBuf> {

@@ -84,31 +84,9 @@ pub fn resource(pod: &Pod, container: &Container, r: &ResourceFieldSelector) -> 
 
 /// A quantity as a number (cpu in cores, memory in bytes).
 pub fn quantity_value(q: &Quantity) -> Result<f64, String> {
-    let s = q.0.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("bad quantity {s:?}"))?;
-    let mult = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s if s.starts_with('e') || s.starts_with('E') => {
-            10f64.powi(s[1..].parse().map_err(|_| format!("bad quantity {s:?}"))?)
-        }
-        _ => return Err(format!("bad quantity {s:?}")),
-    };
-    Ok(n * mult)
+    let parsed =
+        skiff_api::quantity::Quantity::parse(q.0.trim()).map_err(|e| format!("bad quantity {:?}: {e}", q.0))?;
+    Ok(parsed.nanos() as f64 / 1e9)
 }
 
 #[cfg(test)]

@@ -149,6 +149,23 @@ impl Manager {
         }
     }
 
+    /// Look at one container of a pod on this node (a 400 when the pod has no such container).
+    fn container<T>(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        look: impl FnOnce(&PodView, &view::ContainerView) -> Result<T, StreamError>,
+    ) -> Result<T, StreamError> {
+        let view = self.find(namespace, pod)?;
+        let view = view.lock().unwrap_or_else(|e| e.into_inner());
+        let c = view
+            .containers
+            .get(container)
+            .ok_or_else(|| StreamError::BadRequest(format!("container {container} is not valid for pod {pod}")))?;
+        look(&view, c)
+    }
+
     fn find(&self, namespace: &str, pod: &str) -> Result<Arc<Mutex<PodView>>, StreamError> {
         let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         workers
@@ -193,20 +210,15 @@ impl PodStreams for Manager {
         tty: bool,
         stdin: bool,
     ) -> futures::future::BoxFuture<'static, Result<ExecProcess, StreamError>> {
-        let found = self.find(namespace, pod).and_then(|view| {
-            let view = view.lock().unwrap_or_else(|e| e.into_inner());
-            let c = view
-                .containers
-                .get(container)
-                .ok_or_else(|| StreamError::BadRequest(format!("container {container} is not valid for pod {pod}")))?;
-            match (&c.id, c.running) {
-                (Some(id), true) => Ok(id.clone()),
-                _ => Err(StreamError::BadRequest(format!("container {container} is not running in pod {pod}"))),
-            }
+        let found = self.container(namespace, pod, container, |view, c| match (&c.id, c.running) {
+            (Some(id), true) => Ok((id.clone(), view.runtime.clone().unwrap_or_else(|| self.shared.runtime.clone()))),
+            _ => Err(StreamError::BadRequest(format!("container {container} is not running in pod {pod}"))),
         });
-        let runtime = self.shared.runtime.clone();
         let sockets = self.shared.config.dir.join("run/console");
-        Box::pin(async move { exec::exec(&runtime, &found?, command, tty, stdin, sockets).await })
+        Box::pin(async move {
+            let (id, runtime) = found?;
+            exec::exec(&runtime, &id, command, tty, stdin, sockets).await
+        })
     }
 
     fn attach(
@@ -217,22 +229,15 @@ impl PodStreams for Manager {
         tty: bool,
         stdin: bool,
     ) -> futures::future::BoxFuture<'static, Result<ExecProcess, StreamError>> {
-        let found = self.find(namespace, pod).and_then(|view| {
-            let view = view.lock().unwrap_or_else(|e| e.into_inner());
-            let c = view
-                .containers
-                .get(container)
-                .ok_or_else(|| StreamError::BadRequest(format!("container {container} is not valid for pod {pod}")))?;
-            match (&c.log, &c.dir, c.running) {
-                (Some((log, running)), Some(dir), true) => Ok(attach::Target {
-                    log: log.clone(),
-                    running: running.clone(),
-                    dir: dir.clone(),
-                    has_stdin: c.stdin,
-                    has_tty: c.tty,
-                }),
-                _ => Err(StreamError::BadRequest(format!("container {container} is not running in pod {pod}"))),
-            }
+        let found = self.container(namespace, pod, container, |_, c| match (&c.log, &c.dir, c.running) {
+            (Some((log, running)), Some(dir), true) => Ok(attach::Target {
+                log: log.clone(),
+                running: running.clone(),
+                dir: dir.clone(),
+                has_stdin: c.stdin,
+                has_tty: c.tty,
+            }),
+            _ => Err(StreamError::BadRequest(format!("container {container} is not running in pod {pod}"))),
         });
         Box::pin(async move { attach::attach(found?, tty, stdin).await })
     }

@@ -9,6 +9,8 @@ use tokio::sync::watch;
 #[derive(Default)]
 pub struct PodView {
     pub containers: BTreeMap<String, ContainerView>,
+    /// The pod's OCI runtime (its RuntimeClass's), which exec must use too.
+    pub runtime: Option<crate::runtime::Runtime>,
 }
 
 pub struct ContainerView {

@@ -677,6 +677,7 @@ impl Worker {
     fn publish_view(&self) {
         let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
         view.containers.clear();
+        view.runtime = Some(self.runtime.clone());
         for s in &self.slots {
             let spec = self.spec_of(s);
             view.containers.insert(

@@ -1,6 +1,7 @@
 //! Query strings as kubelet reads them: repeated keys kept in order (`command=sh&command=-c`),
 //! form decoding (`+` is a space), booleans as Go's `strconv.ParseBool`.
 
+use skiff_api::urlencoding::decode_form;
 /// The decoded `key=value` pairs of a query string, in order.
 pub struct Query(Vec<(String, String)>);
 
@@ -12,7 +13,7 @@ impl Query {
             .filter(|p| !p.is_empty())
             .map(|p| {
                 let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), decode(v))
+                (decode_form(k), decode_form(v))
             })
             .collect();
         Query(pairs)
@@ -47,29 +48,6 @@ impl Query {
             }
         }
     }
-}
-
-/// Percent-decoding with `+` as a space; a malformed escape is kept as it is.
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

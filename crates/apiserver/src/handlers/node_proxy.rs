@@ -8,6 +8,7 @@
 //! alone. An agent's refusal of an upgrade reaches the client as the agent wrote it, as
 //! upstream's upgrade-aware proxy does (kubectl prints it after "unable to upgrade connection").
 
+use skiff_api::urlencoding::decode_form;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -469,7 +470,7 @@ fn pairs(q: Option<&str>) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
+            (decode_form(k), decode_form(v))
         })
         .collect()
 }
@@ -496,29 +497,6 @@ fn parse_int(q: &[(String, String)], key: &str) -> Result<Option<i64>, ApiError>
             .map(Some)
             .map_err(|_| ApiError::bad_request(format!("{key}: strconv.ParseInt: parsing {v:?}: invalid syntax"))),
     }
-}
-
-/// Percent-decoding with `+` as a space; a malformed escape is kept as it is.
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Form-encode `key=value` pairs.

@@ -1,5 +1,6 @@
 //! Query string parsing.
 
+use skiff_api::urlencoding::decode_form;
 use std::collections::HashMap;
 
 /// Decoded query parameters; a repeated key keeps its first value.
@@ -11,7 +12,7 @@ impl Query {
         let mut map = HashMap::new();
         for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            map.entry(decode(k)).or_insert_with(|| decode(v));
+            map.entry(decode_form(k)).or_insert_with(|| decode_form(v));
         }
         Query(map)
     }
@@ -29,31 +30,6 @@ impl Query {
     pub fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("1" | "t" | "T" | "true" | "TRUE" | "True"))
     }
-}
-
-/// Percent-decoding with `+` as space (form encoding, as Go's url.ParseQuery does).
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |c: u8| (c as char).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
