@@ -23,6 +23,10 @@ pub fn killall(agent_dir: &Path, runtime: &str) -> Vec<String> {
         let binary = if name == default_name { runtime.to_string() } else { name };
         problems.extend(delete_all(&binary, &entry.path()));
     }
+    // Shims exit when their container does; one that hangs on must not outlive the agent.
+    for pid in shims_of(agent_dir) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
     for mount in mounts_below(agent_dir) {
         if let Err(e) = nix::mount::umount2(mount.as_str(), MntFlags::MNT_DETACH) {
             problems.push(format!("unmounting {mount}: {e}"));
@@ -34,6 +38,22 @@ pub fn killall(agent_dir: &Path, runtime: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The shim processes whose state dirs are below `agent_dir` (their command line names them).
+fn shims_of(agent_dir: &Path) -> Vec<i32> {
+    let dir = agent_dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.len() >= 3 && args[1] == b"shim" && args[2].starts_with(dir.as_bytes())
+        })
+        .collect()
 }
 
 /// Delete (with force) every container a runtime root holds.
