@@ -31,7 +31,11 @@ async fn acknowledged_creates_survive_sigkill() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill once the writers are well under way (a count, not a time: a loaded machine is slow).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() <= 100 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     s.kill();
     for w in writers {
         let _ = w.await;
