@@ -6,26 +6,9 @@ use std::process::{Command, Output};
 
 use skiff_e2e::images::{ArchiveFormat, busybox_archive};
 
-/// A scratch dir removed at the end of the test, also when it fails.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("skiff-images-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A temporary dir, removed when dropped (also when the test fails).
+fn scratch(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().expect("scratch dir")
 }
 
 fn skiff(data_dir: &Path, args: &[&str]) -> Output {
@@ -48,7 +31,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn import_ls_and_rm_a_busybox_archive() {
-    let dir = Scratch::new("cli");
+    let dir = scratch("skiff-images-cli-");
     let data = dir.path().join("data");
     let docker = dir.path().join("busybox.tar.gz");
     let oci = dir.path().join("tools.tar");
@@ -86,7 +69,7 @@ fn import_ls_and_rm_a_busybox_archive() {
 
 #[test]
 fn errors_are_one_line_naming_the_problem() {
-    let dir = Scratch::new("errors");
+    let dir = scratch("skiff-images-errors-");
     let data = dir.path().join("data");
     let junk = dir.path().join("junk.tar");
     std::fs::write(&junk, "not an archive ".repeat(100)).unwrap();

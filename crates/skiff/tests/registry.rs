@@ -40,42 +40,22 @@ fn which(tool: &str) -> Option<PathBuf> {
         .or_else(|| ["/usr/bin", "/usr/sbin"].iter().map(|d| Path::new(d).join(tool)).find(|f| f.is_file()))
 }
 
-/// A fresh directory under the system's temp dir, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(prefix: &str) -> Scratch {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("{prefix}{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Scratch(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A temporary dir, removed when dropped (also when the test fails).
+fn scratch(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().expect("scratch dir")
 }
 
 /// A registry on 127.0.0.1, killed when dropped (also when the test fails).
 struct Registry {
     child: Child,
     port: u16,
-    dir: Scratch,
+    dir: tempfile::TempDir,
 }
 
 impl Registry {
     /// Start one, with htpasswd basic auth for USER/PASSWORD when `auth`.
     fn start(auth: bool) -> Registry {
-        let dir = Scratch::new("skiff-registry-");
+        let dir = scratch("skiff-registry-");
         let port = free_port();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
@@ -164,7 +144,7 @@ fn images_pull_stores_the_image_as_an_import_would() {
     }
     let registry = Registry::start(false);
     registry.push_busybox("test/busybox:1", ArchiveFormat::DockerSave);
-    let data = Scratch::new("skiff-pull-");
+    let data = scratch("skiff-pull-");
     let d = data.path().to_str().unwrap();
     let image = format!("{}/test/busybox:1", registry.host());
 
@@ -195,7 +175,7 @@ fn images_pull_stores_the_image_as_an_import_would() {
     assert!(out.status.success(), "second pull failed: {}", text(&out.stderr));
 
     // Pulls of one image at once into an empty store: both succeed, with one copy.
-    let fresh = Scratch::new("skiff-pull-");
+    let fresh = scratch("skiff-pull-");
     let f = fresh.path().to_str().unwrap();
     let children: Vec<Child> = (0..3)
         .map(|_| {
@@ -340,7 +320,7 @@ async fn a_private_registry_opens_only_with_the_pull_secret() {
     registry.push_busybox("private/busybox:1", ArchiveFormat::OciArchive);
     let image = format!("{}/private/busybox:1", registry.host());
 
-    let data = Scratch::new("skiff-pull-");
+    let data = scratch("skiff-pull-");
     let out = skiff(&["images", "pull", "--data-dir", data.path().to_str().unwrap(), &image]);
     assert!(!out.status.success(), "an anonymous pull must be refused");
     let err = text(&out.stderr);

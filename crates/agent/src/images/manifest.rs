@@ -28,6 +28,9 @@ pub(crate) struct Descriptor {
     pub size: u64,
     #[serde(default)]
     pub platform: Option<Platform>,
+    /// Names in OCI layouts (`org.opencontainers.image.ref.name`, containerd's image name).
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -103,15 +106,11 @@ pub(crate) fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Parsed, 
 
 /// The platform images are run on here.
 pub(crate) fn host_platform() -> Platform {
-    let (architecture, variant) = match std::env::consts::ARCH {
-        "x86_64" => ("amd64", None),
-        "aarch64" => ("arm64", Some("v8")),
-        "arm" => ("arm", Some("v7")),
-        "x86" => ("386", None),
-        "powerpc64" => ("ppc64le", None),
-        "s390x" => ("s390x", None),
-        "riscv64" => ("riscv64", None),
-        other => (other, None),
+    let architecture = crate::node::host::go_arch(std::env::consts::ARCH);
+    let variant = match architecture {
+        "arm64" => Some("v8"),
+        "arm" => Some("v7"),
+        _ => None,
     };
     Platform { os: "linux".into(), architecture: architecture.into(), variant: variant.map(str::to_string) }
 }

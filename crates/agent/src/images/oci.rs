@@ -2,12 +2,11 @@
 //! `index.json` lists manifests (or image indexes, for multi-platform images) by digest, all
 //! blobs are `blobs/sha256/<hex>` and checked against their digest when read.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 use super::archive::{Archive, ArchiveImage, LayerBlob, bad, blob_member};
 use super::error::ImageError;
+use super::manifest::{self, Descriptor, Manifest, Parsed};
 use super::reference;
 
 impl Archive {
@@ -64,88 +63,32 @@ impl Archive {
     }
 
     /// Follow image indexes (multi-platform images) down to the manifest for this machine.
-    fn platform_manifest(&self, desc: &Descriptor, blob: Vec<u8>, depth: usize) -> Result<OciManifest, ImageError> {
-        let parsed: OciManifestOrIndex =
-            serde_json::from_slice(&blob).map_err(|e| bad(&self.path, format!("manifest {}: {e}", desc.digest)))?;
-        let media = desc.media_type.as_deref().or(parsed.media_type.as_deref()).unwrap_or_default();
-        let is_index = media.ends_with("image.index.v1+json")
-            || media.ends_with("manifest.list.v2+json")
-            || (parsed.manifests.is_some() && parsed.config.is_none());
-        if !is_index {
-            let config =
-                parsed.config.ok_or_else(|| bad(&self.path, format!("manifest {} has no config", desc.digest)))?;
-            return Ok(OciManifest { config, layers: parsed.layers.unwrap_or_default() });
-        }
+    fn platform_manifest(&self, desc: &Descriptor, blob: Vec<u8>, depth: usize) -> Result<Manifest, ImageError> {
+        let content_type = Some(desc.media_type.as_str()).filter(|m| !m.is_empty());
+        let parsed = manifest::parse(content_type, &blob)
+            .map_err(|e| bad(&self.path, format!("manifest {}: {e}", desc.digest)))?;
+        let entries = match parsed {
+            Parsed::Manifest(m) => return Ok(m),
+            Parsed::Index(entries) => entries,
+        };
         if depth > 2 {
             return Err(bad(&self.path, format!("index {} nests too deep", desc.digest)));
         }
-        let (os, arch) = host_platform();
-        let child = parsed
-            .manifests
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|m| m.platform.as_ref().is_some_and(|p| p.os == os && p.architecture == arch))
-            .find(|m| blob_member(&self.path, &m.digest).is_ok_and(|b| self.has(&b)))
-            .ok_or_else(|| ImageError::Unsupported {
-                path: self.path.clone(),
-                what: format!("index {} has no {os}/{arch} image in the archive", desc.digest),
-            })?;
+        let want = manifest::host_platform();
+        // Only entries whose manifest the archive holds (skopeo may copy one platform only).
+        let present: Vec<Descriptor> =
+            entries.into_iter().filter(|m| blob_member(&self.path, &m.digest).is_ok_and(|b| self.has(&b))).collect();
+        let child = manifest::select(&present, &want).ok_or_else(|| ImageError::Unsupported {
+            path: self.path.clone(),
+            what: format!("index {} has no {want} image in the archive", desc.digest),
+        })?;
         let blob = self.read_blob(&blob_member(&self.path, &child.digest)?, &child.digest)?;
-        self.platform_manifest(&child, blob, depth + 1)
+        self.platform_manifest(child, blob, depth + 1)
     }
-}
-
-fn host_platform() -> (&'static str, &'static str) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    ("linux", arch)
 }
 
 #[derive(Deserialize)]
 struct OciIndex {
     #[serde(default)]
     manifests: Vec<Descriptor>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: Option<String>,
-    digest: String,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize, Clone)]
-struct Platform {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OciManifestOrIndex {
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Option<Vec<Descriptor>>,
-    #[serde(default)]
-    manifests: Option<Vec<Descriptor>>,
-}
-
-struct OciManifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
 }

@@ -9,51 +9,113 @@ use kube::Api;
 
 use super::fields;
 
+/// The two kinds of object a pod takes keys from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    ConfigMap,
+    Secret,
+}
+
+impl Kind {
+    /// As errors name it: `configmap "x" not found`.
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::ConfigMap => "configmap",
+            Kind::Secret => "secret",
+        }
+    }
+
+    /// As key errors name it: `couldn't find key k in ConfigMap ns/x`.
+    fn title(self) -> &'static str {
+        match self {
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Secret => "Secret",
+        }
+    }
+}
+
+/// A ConfigMap's or Secret's keys as text.
+pub struct Contents {
+    /// `data` (a Secret's decoded).
+    pub data: BTreeMap<String, String>,
+    /// A ConfigMap's `binaryData` (files get it; environment variables do not, as upstream).
+    pub binary: BTreeMap<String, String>,
+}
+
+impl Contents {
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.data.get(key).or_else(|| self.binary.get(key))
+    }
+
+    /// Every key, for volumes.
+    pub fn all(&self) -> BTreeMap<String, String> {
+        self.binary.iter().chain(&self.data).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+fn text(b: &k8s_openapi::ByteString) -> String {
+    String::from_utf8_lossy(&b.0).into_owned()
+}
+
 /// Reads the ConfigMaps and Secrets a pod refers to (once per name while building).
 pub struct Sources {
     client: kube::Client,
     namespace: String,
-    config_maps: BTreeMap<String, Option<ConfigMap>>,
-    secrets: BTreeMap<String, Option<Secret>>,
+    read: BTreeMap<(Kind, String), Option<Contents>>,
 }
 
 impl Sources {
     pub fn new(client: kube::Client, namespace: &str) -> Sources {
-        Sources { client, namespace: namespace.to_string(), config_maps: BTreeMap::new(), secrets: BTreeMap::new() }
+        Sources { client, namespace: namespace.to_string(), read: BTreeMap::new() }
     }
 
-    pub async fn config_map(&mut self, name: &str) -> Result<Option<&ConfigMap>, String> {
-        if !self.config_maps.contains_key(name) {
-            let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
-            let got = api.get_opt(name).await.map_err(|e| format!("configmap {name:?}: {e}"))?;
-            self.config_maps.insert(name.to_string(), got);
+    /// The object's keys, or None when it does not exist.
+    pub async fn get(&mut self, kind: Kind, name: &str) -> Result<Option<&Contents>, String> {
+        let key = (kind, name.to_string());
+        if !self.read.contains_key(&key) {
+            let err = |e: kube::Error| format!("{} {name:?}: {e}", kind.noun());
+            let contents = match kind {
+                Kind::ConfigMap => {
+                    let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+                    api.get_opt(name).await.map_err(err)?.map(|cm| Contents {
+                        data: cm.data.unwrap_or_default(),
+                        binary: cm.binary_data.unwrap_or_default().iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+                    })
+                }
+                Kind::Secret => {
+                    let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+                    api.get_opt(name).await.map_err(err)?.map(|s| Contents {
+                        data: s.data.unwrap_or_default().iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+                        binary: BTreeMap::new(),
+                    })
+                }
+            };
+            self.read.insert(key.clone(), contents);
         }
-        Ok(self.config_maps[name].as_ref())
+        Ok(self.read[&key].as_ref())
     }
 
-    pub async fn secret(&mut self, name: &str) -> Result<Option<&Secret>, String> {
-        if !self.secrets.contains_key(name) {
-            let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
-            let got = api.get_opt(name).await.map_err(|e| format!("secret {name:?}: {e}"))?;
-            self.secrets.insert(name.to_string(), got);
+    /// The object's keys; a missing object is an error unless `optional` (then None).
+    pub async fn required(&mut self, kind: Kind, name: &str, optional: bool) -> Result<Option<&Contents>, String> {
+        match self.get(kind, name).await? {
+            None if !optional => Err(format!("{} \"{name}\" not found", kind.noun())),
+            found => Ok(found),
         }
-        Ok(self.secrets[name].as_ref())
     }
-}
 
-/// A ConfigMap's value for `key` (data, else binaryData as text).
-pub fn config_map_value(cm: &ConfigMap, key: &str) -> Option<String> {
-    cm.data
-        .as_ref()
-        .and_then(|d| d.get(key).cloned())
-        .or_else(|| cm.binary_data.as_ref()?.get(key).map(|b| String::from_utf8_lossy(&b.0).into_owned()))
-}
-
-pub fn secret_value(s: &Secret, key: &str) -> Option<String> {
-    s.data
-        .as_ref()
-        .and_then(|d| d.get(key).map(|b| String::from_utf8_lossy(&b.0).into_owned()))
-        .or_else(|| s.string_data.as_ref()?.get(key).cloned())
+    /// One key of an object for `valueFrom`: None when it (or its object) is missing and the
+    /// reference is optional.
+    async fn key(&mut self, kind: Kind, name: &str, key: &str, optional: bool) -> Result<Option<String>, String> {
+        let namespace = self.namespace.clone();
+        match self.required(kind, name, optional).await? {
+            None => Ok(None),
+            Some(c) => match c.get(key) {
+                Some(v) => Ok(Some(v.clone())),
+                None if optional => Ok(None),
+                None => Err(format!("couldn't find key {key} in {} {namespace}/{name}", kind.title())),
+            },
+        }
+    }
 }
 
 /// The environment (`NAME=value` strings) of `container`; an error is a
@@ -84,26 +146,15 @@ pub async fn build(
 
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
-        if let Some(r) = &from.config_map_ref {
-            match sources.config_map(&r.name).await? {
-                Some(cm) => {
-                    for (k, v) in cm.data.iter().flatten() {
-                        set(&mut vars, format!("{prefix}{k}"), v.clone());
-                    }
+        let refs = [
+            from.config_map_ref.as_ref().map(|r| (Kind::ConfigMap, &r.name, r.optional)),
+            from.secret_ref.as_ref().map(|r| (Kind::Secret, &r.name, r.optional)),
+        ];
+        for (kind, name, optional) in refs.into_iter().flatten() {
+            if let Some(c) = sources.required(kind, name, optional == Some(true)).await? {
+                for (k, v) in &c.data {
+                    set(&mut vars, format!("{prefix}{k}"), v.clone());
                 }
-                None if r.optional == Some(true) => {}
-                None => return Err(format!("configmap \"{}\" not found", r.name)),
-            }
-        }
-        if let Some(r) = &from.secret_ref {
-            match sources.secret(&r.name).await? {
-                Some(s) => {
-                    for (k, v) in s.data.iter().flatten() {
-                        set(&mut vars, format!("{prefix}{k}"), String::from_utf8_lossy(&v.0).into_owned());
-                    }
-                }
-                None if r.optional == Some(true) => {}
-                None => return Err(format!("secret \"{}\" not found", r.name)),
             }
         }
     }
@@ -118,40 +169,14 @@ pub async fn build(
                 } else if let Some(r) = &from.resource_field_ref {
                     fields::resource(pod, container, r)?
                 } else if let Some(r) = &from.config_map_key_ref {
-                    let optional = r.optional == Some(true);
-                    match sources.config_map(&r.name).await? {
-                        Some(cm) => match config_map_value(cm, &r.key) {
-                            Some(v) => v,
-                            None if optional => continue,
-                            None => {
-                                return Err(format!(
-                                    "couldn't find key {} in ConfigMap {}/{}",
-                                    r.key,
-                                    fields::namespace(pod),
-                                    r.name
-                                ));
-                            }
-                        },
-                        None if optional => continue,
-                        None => return Err(format!("configmap \"{}\" not found", r.name)),
+                    match sources.key(Kind::ConfigMap, &r.name, &r.key, r.optional == Some(true)).await? {
+                        Some(v) => v,
+                        None => continue,
                     }
                 } else if let Some(r) = &from.secret_key_ref {
-                    let optional = r.optional == Some(true);
-                    match sources.secret(&r.name).await? {
-                        Some(s) => match secret_value(s, &r.key) {
-                            Some(v) => v,
-                            None if optional => continue,
-                            None => {
-                                return Err(format!(
-                                    "couldn't find key {} in Secret {}/{}",
-                                    r.key,
-                                    fields::namespace(pod),
-                                    r.name
-                                ));
-                            }
-                        },
-                        None if optional => continue,
-                        None => return Err(format!("secret \"{}\" not found", r.name)),
+                    match sources.key(Kind::Secret, &r.name, &r.key, r.optional == Some(true)).await? {
+                        Some(v) => v,
+                        None => continue,
                     }
                 } else {
                     String::new()

@@ -70,7 +70,7 @@ pub fn phase(pod: &Pod, slots: &[Slot]) -> &'static str {
 }
 
 fn time(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    skiff_api::time::rfc3339(t.as_second())
 }
 
 fn terminated(run: &Run) -> Value {

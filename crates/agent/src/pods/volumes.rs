@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, KeyToPath, Pod, Volume};
 use nix::mount::{MntFlags, MsFlags};
 
-use super::env::{Sources, config_map_value, secret_value};
+use super::env::{Kind, Sources};
 use super::fields;
 use crate::runtime::sandbox::is_mount_point;
 
@@ -53,45 +53,17 @@ async fn prepare_one(pod: &Pod, v: &Volume, dir: &Path, sources: &mut Sources) -
         check_host_path(&path, h.type_.as_deref().unwrap_or(""))?;
         return Ok(path);
     }
-    if let Some(c) = &v.config_map {
-        let files = match sources.config_map(&c.name).await? {
-            Some(cm) => {
-                let all: BTreeMap<String, String> = cm
-                    .data
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .chain(
-                        cm.binary_data
-                            .iter()
-                            .flatten()
-                            .map(|(k, _)| (k.clone(), config_map_value(cm, k).unwrap_or_default())),
-                    )
-                    .collect();
-                select(&all, c.items.as_deref(), c.optional == Some(true), &c.name)?
-            }
-            None if c.optional == Some(true) => Vec::new(),
-            None => return Err(format!("configmap \"{}\" not found", c.name)),
-        };
-        write_files(dir, &files, c.default_mode.unwrap_or(0o644))?;
-        return Ok(dir.to_path_buf());
-    }
-    if let Some(s) = &v.secret {
-        let name = s.secret_name.clone().unwrap_or_default();
-        let files = match sources.secret(&name).await? {
-            Some(sec) => {
-                let all: BTreeMap<String, String> = sec
-                    .data
-                    .iter()
-                    .flatten()
-                    .map(|(k, _)| (k.clone(), secret_value(sec, k).unwrap_or_default()))
-                    .collect();
-                select(&all, s.items.as_deref(), s.optional == Some(true), &name)?
-            }
-            None if s.optional == Some(true) => Vec::new(),
-            None => return Err(format!("secret \"{name}\" not found")),
-        };
-        write_files(dir, &files, s.default_mode.unwrap_or(0o644))?;
+    let keyed = [
+        v.config_map
+            .as_ref()
+            .map(|c| (Kind::ConfigMap, c.name.clone(), c.items.as_deref(), c.optional, c.default_mode)),
+        v.secret.as_ref().map(|s| {
+            (Kind::Secret, s.secret_name.clone().unwrap_or_default(), s.items.as_deref(), s.optional, s.default_mode)
+        }),
+    ];
+    if let Some((kind, name, items, optional, mode)) = keyed.into_iter().flatten().next() {
+        let files = keyed_files(sources, kind, &name, items, optional).await?;
+        write_files(dir, &files, mode.unwrap_or(0o644))?;
         return Ok(dir.to_path_buf());
     }
     if let Some(d) = &v.downward_api {
@@ -103,30 +75,10 @@ async fn prepare_one(pod: &Pod, v: &Volume, dir: &Path, sources: &mut Sources) -
         let mut files = Vec::new();
         for source in p.sources.iter().flatten() {
             if let Some(c) = &source.config_map {
-                match sources.config_map(&c.name).await? {
-                    Some(cm) => {
-                        let all: BTreeMap<String, String> =
-                            cm.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
-                        files.extend(select(&all, c.items.as_deref(), c.optional == Some(true), &c.name)?);
-                    }
-                    None if c.optional == Some(true) => {}
-                    None => return Err(format!("configmap \"{}\" not found", c.name)),
-                }
+                files.extend(keyed_files(sources, Kind::ConfigMap, &c.name, c.items.as_deref(), c.optional).await?);
             }
             if let Some(s) = &source.secret {
-                match sources.secret(&s.name).await? {
-                    Some(sec) => {
-                        let all: BTreeMap<String, String> = sec
-                            .data
-                            .iter()
-                            .flatten()
-                            .map(|(k, _)| (k.clone(), secret_value(sec, k).unwrap_or_default()))
-                            .collect();
-                        files.extend(select(&all, s.items.as_deref(), s.optional == Some(true), &s.name)?);
-                    }
-                    None if s.optional == Some(true) => {}
-                    None => return Err(format!("secret \"{}\" not found", s.name)),
-                }
+                files.extend(keyed_files(sources, Kind::Secret, &s.name, s.items.as_deref(), s.optional).await?);
             }
             if let Some(d) = &source.downward_api {
                 files.extend(downward(pod, d.items.as_deref().unwrap_or_default())?);
@@ -143,6 +95,21 @@ async fn prepare_one(pod: &Pod, v: &Volume, dir: &Path, sources: &mut Sources) -
 
 /// (relative path, content, mode) of each file to write.
 type File = (String, String, Option<i32>);
+
+/// The files of a ConfigMap or Secret source (none when it is missing and optional).
+async fn keyed_files(
+    sources: &mut Sources,
+    kind: Kind,
+    name: &str,
+    items: Option<&[KeyToPath]>,
+    optional: Option<bool>,
+) -> Result<Vec<File>, String> {
+    let optional = optional == Some(true);
+    match sources.required(kind, name, optional).await? {
+        Some(c) => select(&c.all(), items, optional, name),
+        None => Ok(Vec::new()),
+    }
+}
 
 /// The files of a ConfigMap or Secret: all keys, or only `items` (a missing key is an error
 /// unless the source is optional).

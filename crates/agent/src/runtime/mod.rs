@@ -150,17 +150,6 @@ impl Runtime {
         }
     }
 
-    /// The ids of every container the runtime knows (for cleanup after a restart).
-    pub async fn list(&self) -> Vec<String> {
-        let out = tokio::process::Command::new(&self.binary)
-            .arg("--root")
-            .arg(&self.root)
-            .args(["list", "--quiet"])
-            .output()
-            .await;
-        out.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()).unwrap_or_default()
-    }
-
     async fn command(&self, args: &[&str]) -> Result<(), String> {
         let out = tokio::process::Command::new(&self.binary)
             .arg("--root")

@@ -212,7 +212,7 @@ fn log_query(q: &[(String, String)], pod: &str) -> Result<String, ApiError> {
             ));
         }
         // RFC 3339 in seconds, as upstream passes it on.
-        out.push(("sinceTime", t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
+        out.push(("sinceTime", skiff_api::time::rfc3339(t.as_second())));
     }
     if let Some(n) = parse_int(q, "tailLines")? {
         if n < 0 {
