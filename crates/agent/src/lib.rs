@@ -89,12 +89,15 @@ pub async fn start(
     });
 
     let (store, pods_dir, mut stop) = (images.clone(), config.dir.join("pods"), shutdown.clone());
+    let collector = std::sync::Arc::new(std::sync::Mutex::new(image_gc::Collector::default()));
     tokio::spawn(async move {
         loop {
-            let (store, pods_dir) = (store.clone(), pods_dir.clone());
+            let (store, pods_dir, collector) = (store.clone(), pods_dir.clone(), collector.clone());
             let _ = tokio::task::spawn_blocking(move || {
                 let root = store.root().to_path_buf();
-                image_gc::collect(&store, &image_gc::images_in_use(&pods_dir), &|| image_gc::usage_percent(&root))
+                let mut collector = collector.lock().unwrap_or_else(|e| e.into_inner());
+                let in_use = image_gc::images_in_use(&pods_dir);
+                collector.collect(&store, &in_use, &|| image_gc::usage_percent(&root), std::time::Instant::now())
             })
             .await;
             tokio::select! {
