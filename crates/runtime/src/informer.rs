@@ -245,9 +245,9 @@ where
                 match event {
                     None => return,
                     Some(Ok(Event::Init)) => relist.clear(),
-                    Some(Ok(Event::InitApply(o))) => relist.push(o),
+                    Some(Ok(Event::InitApply(o))) => relist.push(without_managed_fields(o)),
                     Some(Ok(Event::InitDone)) => this.replace(std::mem::take(&mut relist)),
-                    Some(Ok(Event::Apply(o))) => this.apply(o),
+                    Some(Ok(Event::Apply(o))) => this.apply(without_managed_fields(o)),
                     Some(Ok(Event::Delete(o))) => this.delete(o),
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, kind = std::any::type_name::<K>(), "watch failed; retrying")
@@ -299,6 +299,13 @@ where
         let old = self.shared.cache.write().unwrap_or_else(|e| e.into_inner()).remove(&key);
         self.notify(Change::Deleted(old.unwrap_or_else(|| Arc::new(obj))));
     }
+}
+
+/// Controllers never read field ownership, and a parsed `managedFields` tree is most of a
+/// small object's memory (kube-controller-manager strips it from its informers too).
+fn without_managed_fields<K: Resource>(mut obj: K) -> K {
+    obj.meta_mut().managed_fields = None;
+    obj
 }
 
 fn same_version<K: Resource>(a: &K, b: &K) -> bool {
