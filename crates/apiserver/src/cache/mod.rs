@@ -8,6 +8,7 @@
 
 pub mod filter;
 pub mod object;
+pub mod raw;
 pub mod resource;
 
 use std::collections::{BTreeMap, HashMap};

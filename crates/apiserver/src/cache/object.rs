@@ -2,9 +2,11 @@
 //! once and shared by every reader and watcher, plus the labels and field values selectors need.
 
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use skiff_api::object;
 use skiff_api::resources::ResourceInfo;
+
+use super::raw;
 
 #[derive(Debug)]
 pub struct CachedObject {
@@ -19,19 +21,46 @@ pub struct CachedObject {
 
 impl CachedObject {
     /// Build from the bytes the store holds (no `resourceVersion`) and the revision that wrote
-    /// them.
+    /// them. Only the parts selectors need are parsed: the rest stays bytes.
     pub fn from_stored(info: &ResourceInfo, raw: &Bytes, rev: i64) -> Result<Self, String> {
-        let value: Value = serde_json::from_slice(raw).map_err(|e| format!("stored object is not JSON: {e}"))?;
-        let json = match splice_resource_version(raw, rev) {
-            Some(b) => Bytes::from(b),
-            None => {
-                // Not the shape we store (no metadata object): encode the slow way.
-                let mut v = value.clone();
-                object::set_str(&mut v, "resourceVersion", &rev.to_string());
-                Bytes::from(serde_json::to_vec(&v).map_err(|e| e.to_string())?)
+        let Some(json) = splice_resource_version(raw, rev) else {
+            // Not the shape we store (no metadata object): parse and encode the slow way.
+            let mut v: Value = serde_json::from_slice(raw).map_err(|e| format!("stored object is not JSON: {e}"))?;
+            object::set_str(&mut v, "resourceVersion", &rev.to_string());
+            let json = Bytes::from(serde_json::to_vec(&v).map_err(|e| e.to_string())?);
+            return Ok(Self::with_json(info, &v, json, rev));
+        };
+        let text = |path: &[&str]| -> String {
+            match raw::find(raw, path).map(serde_json::from_slice::<Value>) {
+                Some(Ok(Value::String(s))) => s,
+                Some(Ok(Value::Bool(b))) => b.to_string(),
+                Some(Ok(Value::Number(n))) => n.to_string(),
+                _ => String::new(),
             }
         };
-        Ok(Self::with_json(info, &value, json, rev))
+        let labels = match raw::find(raw, &["metadata", "labels"]).map(serde_json::from_slice::<Map<String, Value>>) {
+            Some(Ok(map)) => map
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    Value::String(v) => Some((k.into_boxed_str(), v.into_boxed_str())),
+                    _ => None,
+                })
+                .collect(),
+            _ => Box::default(),
+        };
+        let fields = info
+            .field_labels
+            .iter()
+            .map(|(_, path)| (*path, text(&path.split('.').collect::<Vec<_>>()).into_boxed_str()))
+            .collect();
+        Ok(CachedObject {
+            rev,
+            namespace: text(&["metadata", "namespace"]).into(),
+            name: text(&["metadata", "name"]).into(),
+            json: Bytes::from(json),
+            labels,
+            fields,
+        })
     }
 
     /// Build from an object already in hand and its encoding with `resourceVersion` set.
@@ -57,6 +86,11 @@ impl CachedObject {
         &self.json
     }
 
+    /// The `metadata` object as served (bytes of [`Self::json`]).
+    pub fn metadata_json(&self) -> &[u8] {
+        raw::find(&self.json, &["metadata"]).unwrap_or(b"{}")
+    }
+
     /// The object parsed, for handlers that change it.
     pub fn value(&self) -> Value {
         // The bytes were produced from a parsed value, so they parse.
@@ -80,7 +114,7 @@ impl CachedObject {
 /// Insert `"resourceVersion":"<rev>"` at the start of the top-level `metadata` object of a JSON
 /// document, without re-encoding it. `None` if there is no such object.
 pub fn splice_resource_version(raw: &[u8], rev: i64) -> Option<Vec<u8>> {
-    let at = metadata_body_offset(raw)?;
+    let at = raw::metadata_body_offset(raw)?;
     let rest_starts_empty = raw[at..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
     let field = format!("\"resourceVersion\":\"{rev}\"{}", if rest_starts_empty { "" } else { "," });
     let mut out = Vec::with_capacity(raw.len() + field.len());
@@ -88,104 +122,6 @@ pub fn splice_resource_version(raw: &[u8], rev: i64) -> Option<Vec<u8>> {
     out.extend_from_slice(field.as_bytes());
     out.extend_from_slice(&raw[at..]);
     Some(out)
-}
-
-/// The offset just inside the `{` of the top-level `metadata` value.
-fn metadata_body_offset(raw: &[u8]) -> Option<usize> {
-    let mut s = Scanner { b: raw, i: 0 };
-    s.ws();
-    s.eat(b'{')?;
-    loop {
-        s.ws();
-        if s.peek()? == b'}' {
-            return None;
-        }
-        let key_start = s.i;
-        s.string()?;
-        let key = &raw[key_start..s.i];
-        s.ws();
-        s.eat(b':')?;
-        s.ws();
-        if key == b"\"metadata\"" {
-            s.eat(b'{')?;
-            return Some(s.i);
-        }
-        s.value()?;
-        s.ws();
-        match s.peek()? {
-            b',' => s.i += 1,
-            _ => return None,
-        }
-    }
-}
-
-struct Scanner<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    fn ws(&mut self) {
-        while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.peek()? == c).then(|| self.i += 1)
-    }
-
-    fn string(&mut self) -> Option<()> {
-        self.eat(b'"')?;
-        loop {
-            match self.peek()? {
-                b'\\' => self.i += 2,
-                b'"' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => self.i += 1,
-            }
-        }
-    }
-
-    /// Skip one value of any kind.
-    fn value(&mut self) -> Option<()> {
-        match self.peek()? {
-            b'"' => self.string(),
-            b'{' | b'[' => {
-                let mut depth = 0usize;
-                loop {
-                    match self.peek()? {
-                        b'"' => {
-                            self.string()?;
-                            continue;
-                        }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                self.i += 1;
-                                return Some(());
-                            }
-                        }
-                        _ => {}
-                    }
-                    self.i += 1;
-                }
-            }
-            _ => {
-                while self.peek().is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace()) {
-                    self.i += 1;
-                }
-                Some(())
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -171,6 +171,18 @@ impl Include {
     }
 }
 
+/// [`partial_metadata`] of a cached object, its metadata copied as bytes (watches of
+/// metadata, as the garbage collector runs, see every change of every object).
+pub fn partial_metadata_json(o: &CachedObject, version: &str) -> Bytes {
+    let head = format!(r#"{{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/{version}","metadata":"#);
+    let meta = o.metadata_json();
+    let mut out = Vec::with_capacity(head.len() + meta.len() + 1);
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(meta);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
 pub fn partial_metadata(v: &Value, version: &str) -> Value {
     json!({
         "kind": "PartialObjectMetadata",

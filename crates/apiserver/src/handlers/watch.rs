@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::Ctx;
 use super::get::filter;
-use super::respond::{Include, JSON, partial_metadata, served_json, served_value, table};
+use super::respond::{Include, JSON, partial_metadata_json, served_json, served_value, table};
 use crate::cache::{CachedObject, Start, WatchItem, WatchStart};
 use crate::http::Body;
 use crate::http::negotiate::Output;
@@ -153,9 +153,7 @@ impl Stream {
                 serde_json::to_vec(&table(self.info, v, &[served_value(self.info, o.value())], None, self.include))
                     .unwrap_or_default(),
             ),
-            Output::Metadata(v) => {
-                Bytes::from(serde_json::to_vec(&partial_metadata(&o.value(), v)).unwrap_or_default())
-            }
+            Output::Metadata(v) => partial_metadata_json(o, v),
         }
     }
 

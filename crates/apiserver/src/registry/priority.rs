@@ -7,6 +7,7 @@ use skiff_api::resources::registry;
 use skiff_api::{ApiError, Qualified};
 
 use crate::ApiServer;
+use crate::cache::raw;
 
 /// What a pod's priority class gives it.
 struct Granted {
@@ -76,12 +77,15 @@ impl ApiServer {
             .objects
             .values()
             .map(|o| {
-                let v = o.value();
+                // Every pod create reads these: parse the three fields, not whole objects.
+                let field = |name: &str| -> Value {
+                    raw::find(o.json(), &[name]).and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null)
+                };
                 (
                     o.name.to_string(),
-                    v.get("value").and_then(Value::as_i64).unwrap_or(0),
-                    v.get("globalDefault").and_then(Value::as_bool).unwrap_or(false),
-                    v.get("preemptionPolicy").and_then(Value::as_str).map(String::from),
+                    field("value").as_i64().unwrap_or(0),
+                    field("globalDefault").as_bool().unwrap_or(false),
+                    field("preemptionPolicy").as_str().map(String::from),
                 )
             })
             .collect()
