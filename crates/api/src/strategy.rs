@@ -114,6 +114,18 @@ impl<T> Default for Typed<T> {
 
 /// Decode JSON into `T`, collecting the paths of fields `T` does not have.
 pub fn decode<T: DeserializeOwned>(object: Value) -> Result<(T, Vec<String>), String> {
+    decode_from(object)
+}
+
+/// [`decode`] of an object borrowed (the old object of an update), without copying it first.
+pub fn decode_ref<T: DeserializeOwned>(object: &Value) -> Result<(T, Vec<String>), String> {
+    decode_from(object)
+}
+
+fn decode_from<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(object: D) -> Result<(T, Vec<String>), String>
+where
+    D::Error: std::fmt::Display,
+{
     let mut unknown = Vec::new();
     let mut record = |path: serde_ignored::Path<'_>| unknown.push(render_path(&path));
     let de = serde_ignored::Deserializer::new(object, &mut record);
@@ -154,7 +166,7 @@ impl<T: KindRules + TablePrinter> Strategy for Typed<T> {
             return Err(AdmitError::UnknownFields(unknown_fields));
         }
         let old_typed = match old {
-            Some(o) => Some(decode::<T>(o.clone()).map_err(AdmitError::Decode)?.0),
+            Some(o) => Some(decode_ref::<T>(o).map_err(AdmitError::Decode)?.0),
             None => None,
         };
 
@@ -192,7 +204,7 @@ impl<T: KindRules + TablePrinter> Strategy for Typed<T> {
     }
 
     fn table_row(&self, object: &Value, now: i64) -> Vec<Value> {
-        match decode::<T>(object.clone()) {
+        match decode_ref::<T>(object) {
             Ok((typed, _)) => typed.row(object, now),
             // A stored object always decodes; if one somehow does not, print what is generic.
             Err(_) => default_row(object, now),

@@ -103,6 +103,11 @@ pub fn store_error(info: &ResourceInfo, name: &str, e: StoreError) -> ApiError {
 
 /// Encode an object for the store: stored shape, no resourceVersion (it is the revision).
 pub fn encode_for_store(info: &ResourceInfo, served: &Value) -> Bytes {
+    let has_rv = object::meta(served).is_some_and(|m| m.contains_key("resourceVersion"));
+    if info.stored_as.is_none() && !has_rv {
+        // The common case encodes in place: no copy of the object.
+        return Bytes::from(serde_json::to_vec(served).unwrap_or_default());
+    }
     let mut v = match info.stored_as {
         Some((_, conv)) => conv.to_storage(served.clone()),
         None => served.clone(),
