@@ -50,6 +50,9 @@ pub(crate) fn io_err(e: impl std::fmt::Display) -> StoreError {
 fn connect(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| StoreError::Io(format!("opening {}: {e}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(io_err)?;
+    // The bundled SQLite has STAT4, which re-prepares a statement whenever a new key is bound
+    // to it in case the plan should change; our few queries have one plan each.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(io_err)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -{cache_kib};"
     ))
