@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 /// How long a repeat joins the earlier event's series (upstream's 6 minutes).
@@ -41,6 +42,8 @@ struct Memory {
 pub struct Recorder {
     client: kube::Client,
     controller: String,
+    /// `<controller>-<hostname>`, read once: every event carries it.
+    instance: String,
     action: String,
     memory: Mutex<Memory>,
 }
@@ -49,7 +52,13 @@ impl Recorder {
     /// `action` is what the component does (`Scheduling`, `Reconciling`); events.k8s.io
     /// requires one.
     pub fn new(client: kube::Client, controller: &str, action: &str) -> Recorder {
-        Recorder { client, controller: controller.to_string(), action: action.to_string(), memory: Mutex::default() }
+        Recorder {
+            client,
+            controller: controller.to_string(),
+            instance: format!("{controller}-{}", hostname()),
+            action: action.to_string(),
+            memory: Mutex::default(),
+        }
     }
 
     /// Record `reason`/`note` about the object `regarding` (`warning` for type Warning).
@@ -82,18 +91,18 @@ impl Recorder {
         let namespace = regarding.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
         let object = regarding.name.clone().unwrap_or_default();
         let name = format!("{object}.{:x}", now.as_nanosecond());
-        let event: Event = serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": namespace},
-            "eventTime": micro(now),
-            "reportingController": self.controller,
-            "reportingInstance": format!("{}-{}", self.controller, hostname()),
-            "action": self.action,
-            "reason": reason,
-            "regarding": regarding,
-            "note": note,
-            "type": if warning { "Warning" } else { "Normal" },
-        }))
-        .expect("a well-formed event");
+        let event = Event {
+            metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(namespace.clone()), ..Default::default() },
+            event_time: Some(MicroTime(now)),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            action: Some(self.action.clone()),
+            reason: Some(reason.to_string()),
+            regarding: Some(regarding.clone()),
+            note: Some(note.to_string()),
+            type_: Some(if warning { "Warning" } else { "Normal" }.to_string()),
+            ..Default::default()
+        };
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         api.create(&PostParams::default(), &event).await?;
         let mut m = self.memory.lock().unwrap_or_else(|e| e.into_inner());
