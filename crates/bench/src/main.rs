@@ -3,7 +3,8 @@
 //!
 //! Usage: `cargo build --release -p skiff -p skiff-bench && ./target/release/skiff-bench
 //! [control-plane | scheduler [WORKLOAD] | controllers | agent]` (control plane and scheduler by default; `--skiff PATH` to measure another
-//! binary). Figures are measurements, not assertions.
+//! binary; `SKIFF_BENCH_SERVER_ARGS="--disable-controllers"` passes extra server flags to the
+//! scheduler workloads, to compare configurations). Figures are measurements, not assertions.
 
 mod agent;
 mod apiserver;

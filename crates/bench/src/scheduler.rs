@@ -256,6 +256,16 @@ pub(crate) async fn setup(client: &kube::Client) {
     }
 }
 
+/// Extra `skiff server` arguments from `SKIFF_BENCH_SERVER_ARGS` (whitespace-separated), to
+/// compare configurations, e.g. `--disable-controllers`.
+fn server_args() -> Vec<&'static str> {
+    static ARGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let args = ARGS.get_or_init(|| {
+        std::env::var("SKIFF_BENCH_SERVER_ARGS").unwrap_or_default().split_whitespace().map(str::to_string).collect()
+    });
+    args.iter().map(String::as_str).collect()
+}
+
 pub(crate) fn line(what: &str, ours: String, goal: &str, reference: &str) {
     println!("{what:<44} {ours:>14}   goal {goal:<14} reference: {reference}");
 }
@@ -263,7 +273,7 @@ pub(crate) fn line(what: &str, ours: String, goal: &str, reference: &str) {
 /// One workload on a fresh server; `lifecycle` lets the hollow nodes drive pods to Running.
 /// Returns the server and the sim, still running, for a follow-up.
 async fn measure(skiff: &Path, w: &Workload, lifecycle: bool) -> (Server, Sim, f64, Duration) {
-    let server = Server::start(skiff);
+    let server = Server::start_with(skiff, &server_args());
     let client = server.client().await;
     setup(&client).await;
     let nodes = w.nodes.to_string();
