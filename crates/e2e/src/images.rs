@@ -302,6 +302,9 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     gz.finish().expect("gzip")
 }
 
+/// `/etc/passwd` of the test images: root and nobody (65534).
+const PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+
 /// One layer: `bin/busybox` with a symlink for each applet, `etc/passwd` and `etc/group` with
 /// root and nobody (65534), and `tmp`.
 pub fn busybox_layer() -> Vec<u8> {
@@ -312,11 +315,7 @@ pub fn busybox_layer() -> Vec<u8> {
         .dir("bin", 0o755)
         .file("bin/busybox", 0o755, &busybox)
         .dir("etc", 0o755)
-        .file(
-            "etc/passwd",
-            0o644,
-            b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-        )
+        .file("etc/passwd", 0o644, PASSWD)
         .file("etc/group", 0o644, b"root:x:0:\nnobody:x:65534:\n")
         .dir("root", 0o700)
         .dir("tmp", 0o1777);
@@ -384,11 +383,7 @@ pub fn nginx_image(reference: &str) -> TestImage {
         .dir("usr/sbin", 0o755)
         .file("usr/sbin/nginx", 0o755, &binary)
         .dir("etc", 0o755)
-        .file(
-            "etc/passwd",
-            0o644,
-            b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-        )
+        .file("etc/passwd", 0o644, PASSWD)
         .file("etc/group", 0o644, b"root:x:0:\nnogroup:x:65534:\n")
         .dir("etc/nginx", 0o755)
         .file("etc/nginx/nginx.conf", 0o644, NGINX_CONF.as_bytes())

@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 
 use skiff_apiserver::token::JoinToken;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::agent::{self, Launch};
 use crate::cli::AgentCmdArgs;
@@ -49,12 +48,7 @@ async fn run_async(args: AgentCmdArgs, token: JoinToken) -> Result<(), String> {
     agent::launch(client, launch, stop_rx).await?;
     tracing::info!("skiff agent running: node {node_name} ({node_ip}) of {server}");
 
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    crate::shutdown::termination()?.await;
     tracing::info!("shutting down (containers keep running)");
     let _ = stop_tx.send(true);
     // A moment for the workers and the HTTPS server to see it.

@@ -6,6 +6,7 @@ mod cli;
 mod images;
 mod join;
 mod server;
+mod shutdown;
 mod sim;
 
 use std::process::ExitCode;

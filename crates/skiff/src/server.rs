@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use skiff_apiserver::ServerConfig;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::agent;
 use crate::cli::ServerArgs;
@@ -55,12 +54,7 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
             let client = started.api.local_client(&format!("system:node:{node_name}"), &["system:nodes"]);
             agent::start(&args, &node_name, client, &started.pki, stop_rx.clone()).await?;
         }
-        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+        crate::shutdown::termination()?.await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         for task in [scheduler, controllers].into_iter().flatten() {

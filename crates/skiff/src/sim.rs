@@ -1,7 +1,5 @@
 //! `skiff sim`: hollow nodes against a running cluster until SIGINT or SIGTERM.
 
-use tokio::signal::unix::{SignalKind, signal};
-
 use crate::cli::SimArgs;
 
 fn config(args: &SimArgs) -> skiff_sim::Config {
@@ -35,13 +33,9 @@ pub fn run(args: SimArgs) -> Result<(), String> {
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let result = runtime.block_on(async move {
         let client = client(&args).await?;
-        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        let terminated = crate::shutdown::termination()?;
         let shutdown = async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+            terminated.await;
             tracing::info!("shutting down (the hollow nodes stay registered; their leases expire)");
         };
         tracing::info!("registering {} hollow nodes", args.nodes);

@@ -30,15 +30,7 @@ impl CachedObject {
             let json = Bytes::from(serde_json::to_vec(&v).map_err(|e| e.to_string())?);
             return Ok(Self::with_json(info, &v, json, rev));
         };
-        let text = |path: &[&str]| -> String {
-            match raw::find(raw, path).map(serde_json::from_slice::<Value>) {
-                Some(Ok(Value::String(s))) => s,
-                Some(Ok(Value::Bool(b))) => b.to_string(),
-                Some(Ok(Value::Number(n))) => n.to_string(),
-                _ => String::new(),
-            }
-        };
-        let labels = match raw::find(raw, &["metadata", "labels"]).map(serde_json::from_slice::<Map<String, Value>>) {
+        let labels = match raw::find(raw, ["metadata", "labels"]).map(serde_json::from_slice::<Map<String, Value>>) {
             Some(Ok(map)) => map
                 .into_iter()
                 .filter_map(|(k, v)| match v {
@@ -51,12 +43,12 @@ impl CachedObject {
         let fields = info
             .field_labels
             .iter()
-            .map(|(_, path)| (*path, text(&path.split('.').collect::<Vec<_>>()).into_boxed_str()))
+            .map(|(_, path)| (*path, field_text(raw, path.split('.')).into_boxed_str()))
             .collect();
         Ok(CachedObject {
             rev,
-            namespace: text(&["metadata", "namespace"]).into(),
-            name: text(&["metadata", "name"]).into(),
+            namespace: field_text(raw, ["metadata", "namespace"]).into(),
+            name: field_text(raw, ["metadata", "name"]).into(),
             json: Bytes::from(json),
             labels,
             fields,
@@ -88,7 +80,7 @@ impl CachedObject {
 
     /// The `metadata` object as served (bytes of [`Self::json`]).
     pub fn metadata_json(&self) -> &[u8] {
-        raw::find(&self.json, &["metadata"]).unwrap_or(b"{}")
+        raw::find(&self.json, ["metadata"]).unwrap_or(b"{}")
     }
 
     /// The object parsed, for handlers that change it.
@@ -108,6 +100,17 @@ impl CachedObject {
             "metadata.namespace" => &self.namespace,
             _ => self.fields.iter().find(|(p, _)| *p == path).map(|(_, v)| &**v).unwrap_or(""),
         }
+    }
+}
+
+/// The value at `path` in a JSON document rendered as a field-selector value, as
+/// `object::field_string` does for a parsed object.
+fn field_text<'k>(raw: &[u8], path: impl IntoIterator<Item = &'k str>) -> String {
+    match raw::find(raw, path).map(serde_json::from_slice::<Value>) {
+        Some(Ok(Value::String(s))) => s,
+        Some(Ok(Value::Bool(b))) => b.to_string(),
+        Some(Ok(Value::Number(n))) => n.to_string(),
+        _ => String::new(),
     }
 }
 

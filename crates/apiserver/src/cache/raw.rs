@@ -6,8 +6,9 @@
 //! The scanner trusts its input to be valid JSON (the cache only holds what serde_json wrote);
 //! on anything else it answers `None` rather than guessing.
 
-/// The bytes of the value at `path` (object keys from the top), e.g. `["spec", "nodeName"]`.
-pub fn find<'a>(raw: &'a [u8], path: &[&str]) -> Option<&'a [u8]> {
+/// The bytes of the value at `path` (object keys from the top), e.g. `["spec", "nodeName"]`
+/// or `"spec.nodeName".split('.')`.
+pub fn find<'a, 'k>(raw: &'a [u8], path: impl IntoIterator<Item = &'k str>) -> Option<&'a [u8]> {
     let mut doc = raw;
     for key in path {
         doc = member(doc, key)?;
@@ -133,18 +134,18 @@ mod tests {
     #[test]
     fn finds_nested_values_as_bytes() {
         let doc = br#"{"a": {"b": [1, {"c": "}"}], "c": {"d": "x\"y"}}, "e": 5}"#;
-        assert_eq!(find(doc, &["a", "c", "d"]), Some(&br#""x\"y""#[..]));
-        assert_eq!(find(doc, &["a", "b"]), Some(&br#"[1, {"c": "}"}]"#[..]));
-        assert_eq!(find(doc, &["e"]), Some(&b"5"[..]));
-        assert_eq!(find(doc, &["a", "x"]), None);
-        assert_eq!(find(doc, &["e", "x"]), None);
-        assert_eq!(find(b"[1]", &["a"]), None);
+        assert_eq!(find(doc, ["a", "c", "d"]), Some(&br#""x\"y""#[..]));
+        assert_eq!(find(doc, ["a", "b"]), Some(&br#"[1, {"c": "}"}]"#[..]));
+        assert_eq!(find(doc, ["e"]), Some(&b"5"[..]));
+        assert_eq!(find(doc, ["a", "x"]), None);
+        assert_eq!(find(doc, ["e", "x"]), None);
+        assert_eq!(find(b"[1]", ["a"]), None);
     }
 
     #[test]
     fn keys_nested_deeper_do_not_match_at_the_top() {
         let doc = br#"{"spec": {"metadata": {"x": 1}}, "metadata": {"name": "n"}}"#;
-        assert_eq!(find(doc, &["metadata"]), Some(&br#"{"name": "n"}"#[..]));
+        assert_eq!(find(doc, ["metadata"]), Some(&br#"{"name": "n"}"#[..]));
         assert_eq!(metadata_body_offset(doc), Some(doc.len() - 13));
     }
 }

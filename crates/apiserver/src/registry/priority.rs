@@ -79,7 +79,7 @@ impl ApiServer {
             .map(|o| {
                 // Every pod create reads these: parse the three fields, not whole objects.
                 let field = |name: &str| -> Value {
-                    raw::find(o.json(), &[name]).and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null)
+                    raw::find(o.json(), [name]).and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null)
                 };
                 (
                     o.name.to_string(),
