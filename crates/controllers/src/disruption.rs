@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::core::v1::ReplicationController;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, PostParams};
 use skiff_runtime::{Change, Informer, Next, WorkQueue, key_of, run_workers};
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{Result, ignore_not_found};
 use crate::owner::controller_of;
@@ -28,7 +29,7 @@ const COMPONENT: &str = "controllermanager";
 struct Controller {
     ctx: Context,
     budgets: Informer<PodDisruptionBudget>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     replica_sets: Informer<ReplicaSet>,
     deployments: Informer<Deployment>,
     stateful_sets: Informer<StatefulSet>,
@@ -61,7 +62,7 @@ pub fn start(ctx: &Context) {
 }
 
 impl Controller {
-    fn enqueue_budgets_of(&self, pod: &Pod) {
+    fn enqueue_budgets_of(&self, pod: &CachedPod) {
         let covering = selector::selecting(&self.budgets, &pod.metadata, |pdb| {
             selector::parse(pdb.spec.as_ref().and_then(|s| s.selector.as_ref()))
         });
@@ -79,7 +80,7 @@ impl Controller {
         let ns = pdb.metadata.namespace.clone().unwrap_or_default();
         let spec = pdb.spec.clone().unwrap_or_default();
         let sel = selector::parse(spec.selector.as_ref())?;
-        let matching: Vec<Arc<Pod>> = self
+        let matching: Vec<Arc<CachedPod>> = self
             .pods
             .list_namespace(&ns)
             .into_iter()
@@ -124,7 +125,7 @@ impl Controller {
     /// The pods the budget's pods' controllers want in all (for percentages and
     /// maxUnavailable): each controller's scale counted once; a pod without a controller
     /// counts for itself.
-    fn expected_count(&self, matching: &[Arc<Pod>]) -> i32 {
+    fn expected_count(&self, matching: &[Arc<CachedPod>]) -> i32 {
         let mut controllers: BTreeMap<String, i32> = BTreeMap::new();
         let mut unmanaged = 0;
         for pod in matching {
@@ -175,7 +176,7 @@ fn scaled(value: &IntOrString, total: i32) -> i32 {
 /// eviction is younger than the timeout. Also when to look again for the oldest to expire.
 fn still_disrupted(
     pdb: &PodDisruptionBudget,
-    matching: &[Arc<Pod>],
+    matching: &[Arc<CachedPod>],
     now: Timestamp,
 ) -> (BTreeMap<String, Time>, Option<Duration>) {
     let recorded = pdb.status.as_ref().and_then(|s| s.disrupted_pods.clone()).unwrap_or_default();
@@ -254,7 +255,8 @@ mod tests {
             "disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0,
             "disruptedPods": {"recent": "2026-11-22T09:59:30Z", "old": "2026-11-22T09:50:00Z", "gone": "2026-11-22T09:59:59Z"}}}))
         .unwrap();
-        let pod = |name: &str| Arc::new(serde_json::from_value::<Pod>(json!({"metadata": {"name": name}})).unwrap());
+        let pod =
+            |name: &str| Arc::new(serde_json::from_value::<CachedPod>(json!({"metadata": {"name": name}})).unwrap());
         let (kept, recheck) = still_disrupted(&pdb, &[pod("recent"), pod("old")], now);
         assert_eq!(kept.keys().collect::<Vec<_>>(), ["recent"]);
         assert_eq!(recheck, Some(Duration::from_secs(90)));

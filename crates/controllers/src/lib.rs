@@ -6,6 +6,7 @@
 //! informers, events), [`owner`] references, [`expectations`], [`pods`] helpers; the queue
 //! and informers come from `skiff-runtime`.
 
+pub mod cached_pod;
 pub mod context;
 pub mod error;
 pub mod expectations;

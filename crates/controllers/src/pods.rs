@@ -7,42 +7,43 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Resource;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{Result, ignore_not_found};
 
 /// Neither finished nor being deleted.
-pub fn is_active(pod: &Pod) -> bool {
+pub fn is_active(pod: &CachedPod) -> bool {
     pod.metadata.deletion_timestamp.is_none() && !is_finished(pod)
 }
 
 /// Phase Succeeded or Failed.
-pub fn is_finished(pod: &Pod) -> bool {
+pub fn is_finished(pod: &CachedPod) -> bool {
     matches!(phase(pod), "Succeeded" | "Failed")
 }
 
-pub fn phase(pod: &Pod) -> &str {
+pub fn phase(pod: &CachedPod) -> &str {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
 }
 
 /// Whether the pod has been given a node.
-pub fn is_scheduled(pod: &Pod) -> bool {
+pub fn is_scheduled(pod: &CachedPod) -> bool {
     pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty())
 }
 
 /// The Ready condition is True.
-pub fn is_ready(pod: &Pod) -> bool {
+pub fn is_ready(pod: &CachedPod) -> bool {
     ready_since(pod).is_some()
 }
 
 /// When the Ready condition last turned True, if it is True.
-pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
+pub fn ready_since(pod: &CachedPod) -> Option<Timestamp> {
     let conds = pod.status.as_ref()?.conditions.as_ref()?;
     let ready = conds.iter().find(|c| c.type_ == "Ready" && c.status == "True")?;
     Some(ready.last_transition_time.as_ref().map(|t| t.0).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
 /// Ready for at least `min_ready_seconds` at `now`.
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
+pub fn is_available(pod: &CachedPod, min_ready_seconds: i32, now: Timestamp) -> bool {
     match ready_since(pod) {
         None => false,
         Some(_) if min_ready_seconds <= 0 => true,
@@ -51,7 +52,7 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
 }
 
 /// Sum of the restart counts of the pod's containers.
-pub fn restarts(pod: &Pod) -> i32 {
+pub fn restarts(pod: &CachedPod) -> i32 {
     let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
     statuses.map(|c| c.iter().map(|s| s.restart_count).sum()).unwrap_or(0)
 }
@@ -106,7 +107,12 @@ pub async fn create<K: Resource<DynamicType = ()>>(
 
 /// Delete `pod` (with its uid as precondition) for `owner`, recording SuccessfulDelete or
 /// FailedDelete. A pod already gone counts as deleted.
-pub async fn delete<K: Resource<DynamicType = ()>>(ctx: &Context, component: &str, owner: &K, pod: &Pod) -> Result<()> {
+pub async fn delete<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    component: &str,
+    owner: &K,
+    pod: &CachedPod,
+) -> Result<()> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
@@ -140,7 +146,7 @@ mod tests {
 
     use super::*;
 
-    fn pod(v: serde_json::Value) -> Pod {
+    fn pod(v: serde_json::Value) -> CachedPod {
         serde_json::from_value(v).unwrap()
     }
 

@@ -3,14 +3,13 @@
 
 use std::cmp::Ordering;
 
-use k8s_openapi::api::core::v1::Pod;
-
+use crate::cached_pod::CachedPod;
 use crate::pods;
 
 /// Unassigned before assigned; Pending before Unknown before Running; not ready before
 /// ready; ready for less time before longer; more restarts before fewer; newer before older.
-pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
-    let phase_rank = |p: &Pod| match pods::phase(p) {
+pub fn deletion_order(a: &CachedPod, b: &CachedPod) -> Ordering {
+    let phase_rank = |p: &CachedPod| match pods::phase(p) {
         "Pending" => 0,
         "Unknown" => 1,
         "Running" => 2,
@@ -26,7 +25,7 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
         .then_with(|| created(b).cmp(&created(a)))
 }
 
-fn created(p: &Pod) -> Option<jiff::Timestamp> {
+fn created(p: &CachedPod) -> Option<jiff::Timestamp> {
     p.metadata.creation_timestamp.as_ref().map(|t| t.0)
 }
 
@@ -36,8 +35,8 @@ mod tests {
 
     use super::*;
 
-    fn pod(name: &str, v: serde_json::Value) -> Pod {
-        let mut p: Pod = serde_json::from_value(v).unwrap();
+    fn pod(name: &str, v: serde_json::Value) -> CachedPod {
+        let mut p: CachedPod = serde_json::from_value(v).unwrap();
         p.metadata.name = Some(name.into());
         p
     }

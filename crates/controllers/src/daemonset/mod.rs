@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
 use skiff_runtime::{Change, Informer, Next, WorkQueue, key_of, run_workers};
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{Result, ignore_not_found};
 use crate::expectations::Expectations;
@@ -40,7 +41,7 @@ const FAILED_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
 struct Controller {
     ctx: Context,
     sets: Informer<DaemonSet>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     nodes: Informer<Node>,
     revisions: Informer<ControllerRevision>,
     expectations: Expectations,
@@ -61,7 +62,7 @@ pub fn start(ctx: &Context) {
         queue: WorkQueue::new(),
         failed_backoff: Mutex::default(),
     });
-    c.pods.add_index(CONTROLLER_UID_INDEX, |p: &Pod| owner::controller_uid(&p.metadata));
+    c.pods.add_index(CONTROLLER_UID_INDEX, |p: &CachedPod| owner::controller_uid(&p.metadata));
 
     let this = c.clone();
     c.sets.on_change(move |change| {
@@ -121,7 +122,7 @@ fn node_changed(old: &Node, new: &Node) -> bool {
 
 impl Controller {
     /// The key of the DaemonSet controlling `pod`, if one in the cache does.
-    fn owner_key(&self, pod: &Pod) -> Option<String> {
+    fn owner_key(&self, pod: &CachedPod) -> Option<String> {
         let r = owner::controller_of(&pod.metadata).filter(|r| r.kind == "DaemonSet")?;
         let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
         let ds = self.sets.get_named(namespace, &r.name)?;
@@ -129,11 +130,11 @@ impl Controller {
     }
 
     /// The keys of DaemonSets whose selector matches an orphan pod.
-    fn matching_sets(&self, pod: &Pod) -> Vec<String> {
+    fn matching_sets(&self, pod: &CachedPod) -> Vec<String> {
         selector::selecting(&self.sets, &pod.metadata, |s| selector::parse(s.spec.as_ref().map(|s| &s.selector)))
     }
 
-    fn pod_changed(&self, change: &Change<Pod>) {
+    fn pod_changed(&self, change: &Change<CachedPod>) {
         match change {
             Change::Added(pod) => match self.owner_key(pod) {
                 Some(key) => {
@@ -311,10 +312,10 @@ impl Controller {
         &self,
         ds: &DaemonSet,
         sel: &skiff_api::selector::label::LabelSelector,
-    ) -> Result<Vec<Arc<Pod>>> {
+    ) -> Result<Vec<Arc<CachedPod>>> {
         let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
         let uid = ds.metadata.uid.as_deref().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), namespace);
+        let api: Api<CachedPod> = Api::namespaced(self.ctx.client.clone(), namespace);
         let mut out = Vec::new();
         for pod in self.pods.list_namespace(namespace) {
             let matches = selector::matches(sel, pod.metadata.labels.as_ref());
@@ -343,7 +344,7 @@ impl Controller {
         &self,
         key: &str,
         ds: &DaemonSet,
-        delete: &[Arc<Pod>],
+        delete: &[Arc<CachedPod>],
         create_on: &[String],
         hash: &str,
     ) -> Result<()> {
@@ -377,8 +378,8 @@ impl Controller {
 }
 
 /// Pods by the node they are for; pods that finished and are being deleted are left out.
-fn by_node(pods: &[Arc<Pod>]) -> BTreeMap<String, Vec<Arc<Pod>>> {
-    let mut m: BTreeMap<String, Vec<Arc<Pod>>> = BTreeMap::new();
+fn by_node(pods: &[Arc<CachedPod>]) -> BTreeMap<String, Vec<Arc<CachedPod>>> {
+    let mut m: BTreeMap<String, Vec<Arc<CachedPod>>> = BTreeMap::new();
     for p in pods {
         if pods::is_finished(p) && p.metadata.deletion_timestamp.is_some() {
             continue;

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
-    Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodTemplateSpec,
+    Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodTemplateSpec,
 };
 
 use super::eligibility::{Fit, add_daemon_tolerations};
+use crate::cached_pod::CachedPod;
 use crate::history::HASH_LABEL;
 use crate::pods;
 
@@ -58,7 +59,7 @@ pub fn pin_to_node(affinity: Option<Affinity>, node: &str) -> Affinity {
 
 /// The node a daemon pod is for: where it runs, or (not yet scheduled) the node its affinity
 /// pins it to.
-pub fn target_node(pod: &Pod) -> Option<String> {
+pub fn target_node(pod: &CachedPod) -> Option<String> {
     let spec = pod.spec.as_ref()?;
     if let Some(n) = spec.node_name.as_ref().filter(|n| !n.is_empty()) {
         return Some(n.clone());
@@ -79,7 +80,7 @@ pub fn target_node(pod: &Pod) -> Option<String> {
 
 /// Whether the pod is at revision `hash` (or, for pods from before revisions, at the
 /// template generation).
-pub fn is_updated(pod: &Pod, hash: &str, generation: Option<i64>) -> bool {
+pub fn is_updated(pod: &CachedPod, hash: &str, generation: Option<i64>) -> bool {
     let label = |k: &str| pod.metadata.labels.as_ref().and_then(|l| l.get(k)).map(String::as_str);
     let by_generation = generation.is_some_and(|g| label(TEMPLATE_GENERATION_LABEL) == Some(g.to_string().as_str()));
     let by_hash = !hash.is_empty() && label(HASH_LABEL) == Some(hash);
@@ -88,8 +89,8 @@ pub fn is_updated(pod: &Pod, hash: &str, generation: Option<i64>) -> bool {
 
 /// Scheduled pods first, then the oldest, then by name (upstream's
 /// `podByCreationTimestampAndPhase`).
-pub fn oldest_first(a: &Arc<Pod>, b: &Arc<Pod>) -> Ordering {
-    let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+pub fn oldest_first(a: &Arc<CachedPod>, b: &Arc<CachedPod>) -> Ordering {
+    let created = |p: &CachedPod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
     pods::is_scheduled(b)
         .cmp(&pods::is_scheduled(a))
         .then_with(|| created(a).cmp(&created(b)))
@@ -101,15 +102,22 @@ pub fn oldest_first(a: &Arc<Pod>, b: &Arc<Pod>) -> Ordering {
 pub struct NodeWork {
     /// The node needs a daemon pod.
     pub create: bool,
-    pub delete: Vec<Arc<Pod>>,
+    pub delete: Vec<Arc<CachedPod>>,
     /// Failed pods among `delete` (each gets a FailedDaemonPod event).
-    pub failed: Vec<Arc<Pod>>,
+    pub failed: Vec<Arc<CachedPod>>,
 }
 
 /// Upstream's `podsShouldBeOnNode`: create where a pod should run and none is; remove
 /// finished pods, surplus pods (keeping the oldest; with surge, one old and one new while the
 /// new one becomes available), and every pod where none should run.
-pub fn node_work(ds: &DaemonSet, fit: Fit, pods: &[Arc<Pod>], hash: &str, surge: bool, now: Timestamp) -> NodeWork {
+pub fn node_work(
+    ds: &DaemonSet,
+    fit: Fit,
+    pods: &[Arc<CachedPod>],
+    hash: &str,
+    surge: bool,
+    now: Timestamp,
+) -> NodeWork {
     let mut w = NodeWork::default();
     if fit.should_run && pods.is_empty() {
         w.create = true;
@@ -164,12 +172,11 @@ pub fn node_work(ds: &DaemonSet, fit: Fit, pods: &[Arc<Pod>], hash: &str, surge:
 mod tests {
     use serde_json::json;
 
-    use k8s_openapi::api::core::v1::PodSpec;
-
     use super::*;
+    use crate::cached_pod::CachedPodSpec;
     use crate::daemonset::eligibility::tests::ds;
 
-    fn pod(name: &str, hash: &str, phase: &str, ready: bool, created: &str) -> Arc<Pod> {
+    fn pod(name: &str, hash: &str, phase: &str, ready: bool, created: &str) -> Arc<CachedPod> {
         Arc::new(
             serde_json::from_value(json!({
                 "metadata": {"name": name, "labels": {HASH_LABEL: hash}, "creationTimestamp": created},
@@ -183,7 +190,7 @@ mod tests {
 
     const RUN: Fit = Fit { should_run: true, should_continue_running: true };
 
-    fn names(p: &[Arc<Pod>]) -> Vec<String> {
+    fn names(p: &[Arc<CachedPod>]) -> Vec<String> {
         p.iter().map(|p| p.metadata.name.clone().unwrap()).collect()
     }
 
@@ -194,7 +201,10 @@ mod tests {
     #[test]
     fn pods_are_pinned_to_their_node_by_affinity() {
         let a = pin_to_node(None, "n2");
-        let p = Pod { spec: Some(PodSpec { affinity: Some(a.clone()), ..Default::default() }), ..Default::default() };
+        let p = CachedPod {
+            spec: Some(CachedPodSpec { affinity: Some(Box::new(a.clone())), ..Default::default() }),
+            ..Default::default()
+        };
         assert_eq!(target_node(&p).as_deref(), Some("n2"));
         // An existing required term is replaced, preferred terms stay.
         let mut b = a.clone();

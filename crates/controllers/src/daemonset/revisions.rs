@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{Result, ignore_not_found};
 use crate::history::{self, HASH_LABEL};
@@ -58,7 +59,7 @@ async fn controlled(ctx: &Context, ds: &DaemonSet) -> Result<Vec<Arc<ControllerR
 pub async fn construct(
     ctx: &Context,
     ds: &DaemonSet,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
 ) -> Result<(ControllerRevision, Vec<Arc<ControllerRevision>>)> {
     let all = controlled(ctx, ds).await?;
     let template = ds.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
@@ -90,7 +91,7 @@ pub async fn construct(
 async fn dedup(
     ctx: &Context,
     ds: &DaemonSet,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     keep: &ControllerRevision,
     current: &[Arc<ControllerRevision>],
 ) -> Result<()> {
@@ -110,7 +111,12 @@ async fn dedup(
 }
 
 /// Delete the oldest revisions beyond `revisionHistoryLimit` that no pod runs.
-pub async fn cleanup(ctx: &Context, ds: &DaemonSet, pods: &[Arc<Pod>], old: &[Arc<ControllerRevision>]) -> Result<()> {
+pub async fn cleanup(
+    ctx: &Context,
+    ds: &DaemonSet,
+    pods: &[Arc<CachedPod>],
+    old: &[Arc<ControllerRevision>],
+) -> Result<()> {
     let limit = ds.spec.as_ref().and_then(|s| s.revision_history_limit).unwrap_or(10).max(0) as usize;
     let mut old = old.to_vec();
     history::sort(&mut old);

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::placement::is_updated;
+use crate::cached_pod::CachedPod;
 use crate::pods;
 
 /// An int-or-percent as a count of `total`, percentages rounded up or down.
@@ -43,11 +43,11 @@ pub fn allows_surge(ds: &DaemonSet) -> bool {
 }
 
 /// A node's pod at the current revision and its pod at an older one.
-type NewAndOld<'a> = (Option<&'a Arc<Pod>>, Option<&'a Arc<Pod>>);
+type NewAndOld<'a> = (Option<&'a Arc<CachedPod>>, Option<&'a Arc<CachedPod>>);
 
 /// The node's one new and one old pod (not being deleted); `None` when there are more, which
 /// the regular sync prunes first.
-fn new_and_old<'a>(pods: &'a [Arc<Pod>], hash: &str, generation: Option<i64>) -> Option<NewAndOld<'a>> {
+fn new_and_old<'a>(pods: &'a [Arc<CachedPod>], hash: &str, generation: Option<i64>) -> Option<NewAndOld<'a>> {
     let (mut new, mut old) = (None, None);
     for p in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
         let slot = if is_updated(p, hash, generation) { &mut new } else { &mut old };
@@ -62,7 +62,7 @@ fn new_and_old<'a>(pods: &'a [Arc<Pod>], hash: &str, generation: Option<i64>) ->
 /// What the rolling update wants: pods to delete and nodes to create a new pod on.
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
-    pub delete: Vec<Arc<Pod>>,
+    pub delete: Vec<Arc<CachedPod>>,
     pub create_on: Vec<String>,
 }
 
@@ -70,7 +70,7 @@ pub struct Plan {
 /// should run one (empty list); `should_run` says which nodes are wanted.
 pub fn plan(
     ds: &DaemonSet,
-    by_node: &BTreeMap<String, Vec<Arc<Pod>>>,
+    by_node: &BTreeMap<String, Vec<Arc<CachedPod>>>,
     should_run: &dyn Fn(&str) -> bool,
     hash: &str,
     generation: Option<i64>,
@@ -79,7 +79,7 @@ pub fn plan(
     let desired = by_node.keys().filter(|n| should_run(n)).count() as i32;
     let (max_surge, max_unavailable) = limits(ds, desired);
     let min_ready = ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
-    let available = |p: &Pod| pods::is_available(p, min_ready, now);
+    let available = |p: &CachedPod| pods::is_available(p, min_ready, now);
     let mut plan = Plan::default();
 
     if max_surge == 0 {
@@ -160,7 +160,7 @@ mod tests {
     use crate::daemonset::eligibility::tests::ds;
     use crate::history::HASH_LABEL;
 
-    fn pod(name: &str, hash: &str, ready: bool) -> Arc<Pod> {
+    fn pod(name: &str, hash: &str, ready: bool) -> Arc<CachedPod> {
         Arc::new(
             serde_json::from_value(json!({
                 "metadata": {"name": name, "labels": {HASH_LABEL: hash}},
@@ -171,8 +171,9 @@ mod tests {
         )
     }
 
-    fn run(d: &DaemonSet, nodes: &[(&str, Vec<Arc<Pod>>)]) -> (Vec<String>, Vec<String>) {
-        let by_node: BTreeMap<String, Vec<Arc<Pod>>> = nodes.iter().map(|(n, p)| (n.to_string(), p.clone())).collect();
+    fn run(d: &DaemonSet, nodes: &[(&str, Vec<Arc<CachedPod>>)]) -> (Vec<String>, Vec<String>) {
+        let by_node: BTreeMap<String, Vec<Arc<CachedPod>>> =
+            nodes.iter().map(|(n, p)| (n.to_string(), p.clone())).collect();
         let now = "2026-01-01T01:00:00Z".parse().unwrap();
         let p = plan(d, &by_node, &|_| true, "new", None, now);
         (p.delete.iter().map(|p| p.metadata.name.clone().unwrap()).collect(), p.create_on)

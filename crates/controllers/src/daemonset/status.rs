@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::placement::{is_updated, oldest_first, template_generation};
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::Result;
 use crate::pods;
@@ -22,7 +22,7 @@ use crate::pods;
 pub fn compute(
     ds: &DaemonSet,
     nodes: &[String],
-    by_node: &BTreeMap<String, Vec<Arc<Pod>>>,
+    by_node: &BTreeMap<String, Vec<Arc<CachedPod>>>,
     should_run: &dyn Fn(&str) -> bool,
     hash: &str,
     observe_generation: bool,
@@ -81,7 +81,7 @@ mod tests {
     use crate::daemonset::eligibility::tests::ds;
     use crate::history::HASH_LABEL;
 
-    fn pod(hash: &str, ready: bool) -> Arc<Pod> {
+    fn pod(hash: &str, ready: bool) -> Arc<CachedPod> {
         Arc::new(
             serde_json::from_value(json!({
                 "metadata": {"name": "p", "labels": {HASH_LABEL: hash}},
@@ -96,7 +96,7 @@ mod tests {
     fn counts_per_node() {
         let d = ds(json!({}));
         let nodes: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
-        let by_node: BTreeMap<String, Vec<Arc<Pod>>> = [
+        let by_node: BTreeMap<String, Vec<Arc<CachedPod>>> = [
             ("a".into(), vec![pod("new", true)]),
             ("b".into(), vec![pod("old", false)]),
             ("d".into(), vec![pod("new", true)]),

@@ -27,9 +27,9 @@ mod template;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
 use skiff_runtime::{Change, Informer, Next, WorkQueue, key_of, run_workers};
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::owner::{CONTROLLER_UID_INDEX, controller_of, controller_uid};
@@ -43,9 +43,9 @@ const WORKERS: usize = 5;
 pub fn start(ctx: &Context) {
     let deployments = ctx.informers.get::<Deployment>();
     let sets = ctx.informers.get::<ReplicaSet>();
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     crate::owner::index_for_claims(&sets);
-    pods.add_index(CONTROLLER_UID_INDEX, |p: &Pod| controller_uid(&p.metadata));
+    pods.add_index(CONTROLLER_UID_INDEX, |p: &CachedPod| controller_uid(&p.metadata));
     let c = Arc::new(Controller { ctx: ctx.clone(), deployments, sets, pods, queue: WorkQueue::new() });
     let this = c.clone();
     c.deployments.on_change(move |change| this.queue.add(key_of(&**change.object())));
@@ -61,7 +61,7 @@ struct Controller {
     ctx: Context,
     deployments: Informer<Deployment>,
     sets: Informer<ReplicaSet>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     queue: WorkQueue<String>,
 }
 
@@ -166,7 +166,7 @@ impl Controller {
 
     /// Recreate waits for the old pods to be gone: a pod of one of its sets disappearing
     /// (or finishing) may let it go on.
-    fn pod_changed(&self, change: &Change<Pod>) {
+    fn pod_changed(&self, change: &Change<CachedPod>) {
         let pod = match change {
             Change::Deleted(p) => p,
             Change::Updated { old, new } if !pods::is_finished(old) && pods::is_finished(new) => new,

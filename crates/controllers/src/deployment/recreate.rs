@@ -3,11 +3,11 @@
 //! set to the full size, so old and new pods never run side by side.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
 use skiff_runtime::Next;
 
 use super::strategy::{self, rs_replicas, rs_status_replicas};
 use super::{Controller, status};
+use crate::cached_pod::CachedPod;
 use crate::error::Result;
 use crate::owner::CONTROLLER_UID_INDEX;
 use crate::pods;
@@ -46,7 +46,10 @@ impl Controller {
         }
         let new_uid = new_rs.and_then(|rs| rs.metadata.uid.as_deref());
         old.iter().filter_map(|rs| rs.metadata.uid.as_deref()).filter(|uid| Some(*uid) != new_uid).any(|uid| {
-            self.pods.by_index(CONTROLLER_UID_INDEX, uid).iter().any(|p: &std::sync::Arc<Pod>| !pods::is_finished(p))
+            self.pods
+                .by_index(CONTROLLER_UID_INDEX, uid)
+                .iter()
+                .any(|p: &std::sync::Arc<CachedPod>| !pods::is_finished(p))
         })
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
+
+use crate::cached_pod::CachedPod;
 
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(10);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(360);
@@ -25,7 +26,7 @@ pub struct Store {
 
 impl Store {
     /// The record `key` would have once `succeeded` and `failed` (newly finished pods) count.
-    pub fn next(&self, key: &str, succeeded: &[&Pod], failed: &[&Pod]) -> Record {
+    pub fn next(&self, key: &str, succeeded: &[&CachedPod], failed: &[&CachedPod]) -> Record {
         let old = self.lock().get(key).cloned().unwrap_or_default();
         let mut failed_at: Vec<Timestamp> = failed.iter().map(|p| finished_at(p)).collect();
         failed_at.sort();
@@ -73,7 +74,7 @@ pub fn remaining(failures: i32, last: Option<Timestamp>, now: Timestamp) -> Dura
 
 /// When the pod finished: the last container exit, else Ready turning False, else its
 /// deletion (less the grace period), else its creation.
-pub fn finished_at(pod: &Pod) -> Timestamp {
+pub fn finished_at(pod: &CachedPod) -> Timestamp {
     let status = pod.status.as_ref();
     let containers = status.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default();
     let exits: Option<Vec<Timestamp>> =

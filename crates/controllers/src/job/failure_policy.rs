@@ -2,7 +2,8 @@
 //! exit code or by a pod condition) decides what its failure means.
 
 use k8s_openapi::api::batch::v1::{PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition};
+
+use crate::cached_pod::{CachedContainerStatus, CachedPod, CachedPodCondition};
 
 /// What a matched rule asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +27,7 @@ pub struct Verdict {
 
 /// Match `pod` (failed) against the policy's rules in order; no policy or no match counts
 /// the failure.
-pub fn evaluate(policy: Option<&PodFailurePolicy>, pod: &Pod) -> Verdict {
+pub fn evaluate(policy: Option<&PodFailurePolicy>, pod: &CachedPod) -> Verdict {
     let unmatched = Verdict { fail_job_message: None, counts: true, action: None };
     let Some(policy) = policy else { return unmatched };
     let status = pod.status.as_ref();
@@ -75,9 +76,9 @@ fn parse_action(a: &str) -> Option<Action> {
 /// The first terminated container (of the named one, if named) whose nonzero exit code
 /// satisfies the operator.
 fn match_exit_codes<'a>(
-    statuses: Option<&'a [ContainerStatus]>,
+    statuses: Option<&'a [CachedContainerStatus]>,
     req: &PodFailurePolicyOnExitCodesRequirement,
-) -> Option<&'a ContainerStatus> {
+) -> Option<&'a CachedContainerStatus> {
     statuses?.iter().find(|c| {
         let Some(t) = c.state.as_ref().and_then(|s| s.terminated.as_ref()) else { return false };
         let named = req.container_name.as_ref().is_none_or(|n| *n == c.name);
@@ -92,9 +93,9 @@ fn match_exit_codes<'a>(
 }
 
 fn match_conditions<'a>(
-    conditions: &'a [PodCondition],
+    conditions: &'a [CachedPodCondition],
     patterns: &[k8s_openapi::api::batch::v1::PodFailurePolicyOnPodConditionsPattern],
-) -> Option<&'a PodCondition> {
+) -> Option<&'a CachedPodCondition> {
     conditions.iter().find(|c| patterns.iter().any(|p| p.type_ == c.type_ && p.status == c.status))
 }
 
@@ -108,7 +109,7 @@ mod tests {
         serde_json::from_value(json!({ "rules": rules })).unwrap()
     }
 
-    fn failed_pod(containers: serde_json::Value, conditions: serde_json::Value) -> Pod {
+    fn failed_pod(containers: serde_json::Value, conditions: serde_json::Value) -> CachedPod {
         serde_json::from_value(json!({
             "metadata": {"name": "p", "namespace": "ns"},
             "status": {"phase": "Failed", "containerStatuses": containers, "conditions": conditions},

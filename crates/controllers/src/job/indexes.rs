@@ -5,7 +5,8 @@
 use std::fmt;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+
+use crate::cached_pod::CachedPod;
 
 /// Annotation and label carrying a pod's completion index.
 pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
@@ -19,18 +20,18 @@ pub fn is_indexed(job: &Job) -> bool {
 }
 
 /// The pod's completion index, if it carries a valid one.
-pub fn completion_index(pod: &Pod) -> Option<i32> {
+pub fn completion_index(pod: &CachedPod) -> Option<i32> {
     let v = pod.metadata.annotations.as_ref()?.get(COMPLETION_INDEX)?;
     v.parse::<i32>().ok().filter(|i| *i >= 0)
 }
 
 /// The pod's index if it is below `completions` (pods outside the range do not count).
-pub fn valid_index(pod: &Pod, completions: i32) -> Option<i32> {
+pub fn valid_index(pod: &CachedPod, completions: i32) -> Option<i32> {
     completion_index(pod).filter(|i| *i < completions)
 }
 
 /// A non-negative counter annotation; garbage reads as 0, as upstream.
-pub fn count_annotation(pod: &Pod, key: &str) -> i32 {
+pub fn count_annotation(pod: &CachedPod, key: &str) -> i32 {
     let v = pod.metadata.annotations.as_ref().and_then(|a| a.get(key));
     v.and_then(|v| v.parse::<i64>().ok()).filter(|v| (0..=i64::from(i32::MAX)).contains(v)).unwrap_or(0) as i32
 }

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod}
 
 use super::failure_policy;
 use super::indexes::{self, COMPLETION_INDEX, INDEX_FAILURE_COUNT, INDEX_IGNORED_FAILURE_COUNT};
+use crate::cached_pod::CachedPod;
 use crate::owner::controller_ref;
 use crate::pods;
 
@@ -19,7 +20,7 @@ const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 /// Longest generateName the API keeps whole (63 less the 5 random characters).
 const MAX_GENERATE_NAME: usize = 58;
 
-pub fn has_tracking_finalizer(pod: &Pod) -> bool {
+pub fn has_tracking_finalizer(pod: &CachedPod) -> bool {
     pod.metadata.finalizers.as_ref().is_some_and(|f| f.iter().any(|x| x == TRACKING_FINALIZER))
 }
 
@@ -32,7 +33,7 @@ pub fn only_replace_failed(job: &Job) -> bool {
 }
 
 /// Failed, or deleted before it succeeded (unless only Failed pods are replaced).
-pub fn is_failed(pod: &Pod, job: &Job) -> bool {
+pub fn is_failed(pod: &CachedPod, job: &Job) -> bool {
     match pods::phase(pod) {
         "Failed" => true,
         _ if only_replace_failed(job) => false,
@@ -41,13 +42,13 @@ pub fn is_failed(pod: &Pod, job: &Job) -> bool {
 }
 
 /// Being deleted and not finished.
-pub fn is_terminating(pod: &Pod) -> bool {
+pub fn is_terminating(pod: &CachedPod) -> bool {
     pod.metadata.deletion_timestamp.is_some() && !pods::is_finished(pod)
 }
 
 /// A new pod for `job`, for completion `index` of an Indexed Job; `replaced` is the last
 /// failed pod of that index, whose failure counts it carries on.
-pub fn new_pod(job: &Job, index: Option<i32>, replaced: Option<&Pod>) -> Pod {
+pub fn new_pod(job: &Job, index: Option<i32>, replaced: Option<&CachedPod>) -> Pod {
     let name = job.metadata.name.as_deref().unwrap_or_default();
     let ns = job.metadata.namespace.as_deref().unwrap_or("default");
     let spec = job.spec.clone().unwrap_or_default();
@@ -106,7 +107,7 @@ fn index_env() -> EnvVar {
 }
 
 /// The failure counters the replacement of the failed pod `replaced` starts with.
-fn next_failure_counts(job: &Job, replaced: &Pod) -> (i32, i32) {
+fn next_failure_counts(job: &Job, replaced: &CachedPod) -> (i32, i32) {
     let failures = indexes::count_annotation(replaced, INDEX_FAILURE_COUNT);
     let ignored = indexes::count_annotation(replaced, INDEX_IGNORED_FAILURE_COUNT);
     let policy = job.spec.as_ref().and_then(|s| s.pod_failure_policy.as_ref());
@@ -115,12 +116,12 @@ fn next_failure_counts(job: &Job, replaced: &Pod) -> (i32, i32) {
 
 /// Of `active`, those to delete: for Indexed Jobs pods without a valid index and all but
 /// one pod of a repeated index, then the least valuable until `at_least` are chosen.
-pub fn for_removal(job: &Job, active: &[Arc<Pod>], at_least: usize) -> Vec<Arc<Pod>> {
+pub fn for_removal(job: &Job, active: &[Arc<CachedPod>], at_least: usize) -> Vec<Arc<CachedPod>> {
     let mut rm = Vec::new();
-    let mut left: Vec<Arc<Pod>> = Vec::new();
+    let mut left: Vec<Arc<CachedPod>> = Vec::new();
     if indexes::is_indexed(job) {
         let completions = job.spec.as_ref().and_then(|s| s.completions).unwrap_or(0);
-        let mut by_index: BTreeMap<i32, Vec<Arc<Pod>>> = BTreeMap::new();
+        let mut by_index: BTreeMap<i32, Vec<Arc<CachedPod>>> = BTreeMap::new();
         for p in active {
             match indexes::valid_index(p, completions) {
                 Some(ix) => by_index.entry(ix).or_default().push(p.clone()),
@@ -167,7 +168,7 @@ mod tests {
         assert_eq!(p.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX], "2");
         assert_eq!(p.metadata.labels.as_ref().unwrap()[COMPLETION_INDEX], "2");
         assert_eq!(p.metadata.labels.as_ref().unwrap()["app"], "x");
-        assert!(has_tracking_finalizer(&p));
+        assert!(has_tracking_finalizer(&CachedPod::from(&p)));
         let spec = p.spec.unwrap();
         assert_eq!(spec.hostname.as_deref(), Some("calc-2"));
         let env = &spec.containers[0].env.as_ref().unwrap()[0];
@@ -185,7 +186,7 @@ mod tests {
     fn repeated_and_unindexed_pods_are_removed_first() {
         let j = job(json!({"spec": {"completionMode": "Indexed", "completions": 3, "template": {}}}));
         let pod = |name: &str, ix: Option<&str>| {
-            let mut p: Pod = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+            let mut p: CachedPod = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
             if let Some(ix) = ix {
                 p.metadata.annotations = Some([(COMPLETION_INDEX.to_string(), ix.to_string())].into());
             }

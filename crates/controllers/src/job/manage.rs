@@ -15,6 +15,7 @@ use super::indexes::{self, Intervals};
 use super::job_pods::{self, only_replace_failed};
 use super::sync::State;
 use super::{BATCH, COMPONENT, Controller, backoff};
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, Result};
 use crate::pods;
 
@@ -117,7 +118,7 @@ impl Controller {
 
     /// Remove the tracking finalizer, then delete (suspension, too many pods): such pods are
     /// not counted as failures. Ready pods deleted, pods deleted, first error.
-    async fn delete_job_pods(&self, key: &str, job: &Job, victims: &[Arc<Pod>]) -> (i32, i32, Result<()>) {
+    async fn delete_job_pods(&self, key: &str, job: &Job, victims: &[Arc<CachedPod>]) -> (i32, i32, Result<()>) {
         self.expectations.expect_deletions(key, victims.iter().map(|p| p.metadata.uid.clone().unwrap_or_default()));
         let results = join_all(victims.iter().map(|p| async move {
             if job_pods::has_tracking_finalizer(p) {
@@ -131,12 +132,12 @@ impl Controller {
 
     /// Delete the active pods of a Job whose outcome is decided, keeping their finalizers so
     /// they are counted as they go.
-    pub(super) async fn delete_active(&self, job: &Job, active: &[Arc<Pod>]) -> (i32, i32, Result<()>) {
+    pub(super) async fn delete_active(&self, job: &Job, active: &[Arc<CachedPod>]) -> (i32, i32, Result<()>) {
         let results = join_all(active.iter().map(|p| pods::delete(&self.ctx, COMPONENT, job, p))).await;
         self.tally("", active, results)
     }
 
-    fn tally(&self, key: &str, pods: &[Arc<Pod>], results: Vec<Result<()>>) -> (i32, i32, Result<()>) {
+    fn tally(&self, key: &str, pods: &[Arc<CachedPod>], results: Vec<Result<()>>) -> (i32, i32, Result<()>) {
         let (mut ready, mut deleted, mut first_error) = (0, 0, None);
         for (pod, r) in pods.iter().zip(results) {
             match r {
@@ -155,7 +156,7 @@ impl Controller {
         (ready, deleted, first_error.map_or(Ok(()), Err::<(), Error>))
     }
 
-    async fn remove_finalizer_of(&self, pod: &Pod) -> Result<()> {
+    async fn remove_finalizer_of(&self, pod: &CachedPod) -> Result<()> {
         let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         let api: kube::Api<Pod> = kube::Api::namespaced(self.ctx.client.clone(), ns);

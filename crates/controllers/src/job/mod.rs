@@ -22,11 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
 use skiff_runtime::{Change, Informer, WorkQueue, key_of, run_workers};
 
 pub use conditions::is_finished;
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::expectations::Expectations;
 use crate::owner::{CONTROLLER_UID_INDEX, controller_of};
@@ -40,7 +40,7 @@ const BATCH: Duration = Duration::from_secs(1);
 
 pub fn start(ctx: &Context) {
     let jobs = ctx.informers.get::<Job>();
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     crate::owner::index_for_claims(&pods);
     let c = Arc::new(Controller {
         ctx: ctx.clone(),
@@ -65,7 +65,7 @@ pub fn start(ctx: &Context) {
 struct Controller {
     ctx: Context,
     jobs: Informer<Job>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     queue: WorkQueue<String>,
     /// Pods whose tracking finalizer no live Job will remove.
     orphans: WorkQueue<String>,
@@ -119,7 +119,7 @@ impl Controller {
     }
 
     /// The key of the Job controlling `pod`, if it is in the cache with that uid.
-    fn owner(&self, pod: &Pod) -> Option<Arc<Job>> {
+    fn owner(&self, pod: &CachedPod) -> Option<Arc<Job>> {
         let r = controller_of(&pod.metadata)?;
         if r.kind != "Job" {
             return None;
@@ -129,13 +129,13 @@ impl Controller {
     }
 
     /// Jobs in the pod's namespace whose selector matches it (candidates to adopt it).
-    fn matching_jobs(&self, pod: &Pod) -> Vec<String> {
+    fn matching_jobs(&self, pod: &CachedPod) -> Vec<String> {
         crate::selector::selecting(&self.jobs, &pod.metadata, |j| {
             crate::selector::parse(j.spec.as_ref().and_then(|s| s.selector.as_ref()))
         })
     }
 
-    fn pod_changed(&self, change: &Change<Pod>) {
+    fn pod_changed(&self, change: &Change<CachedPod>) {
         match change {
             Change::Added(pod) if pod.metadata.deletion_timestamp.is_some() => self.pod_deleted(pod, false),
             Change::Added(pod) => match self.owner(pod) {
@@ -161,7 +161,7 @@ impl Controller {
         }
     }
 
-    fn pod_updated(&self, old: &Pod, new: &Arc<Pod>) {
+    fn pod_updated(&self, old: &CachedPod, new: &Arc<CachedPod>) {
         if old.metadata.resource_version == new.metadata.resource_version {
             return;
         }
@@ -195,7 +195,7 @@ impl Controller {
     }
 
     /// A pod deleted (`gone`) or being deleted.
-    fn pod_deleted(&self, pod: &Arc<Pod>, gone: bool) {
+    fn pod_deleted(&self, pod: &Arc<CachedPod>, gone: bool) {
         let has_finalizer = job_pods::has_tracking_finalizer(pod);
         let job = self.owner(pod);
         let Some(job) = job.filter(|j| !is_finished(j)) else {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use skiff_runtime::Next;
@@ -17,6 +16,7 @@ use super::conditions::{self, FAILURE_TARGET, SUCCESS_CRITERIA_MET, SUSPENDED};
 use super::indexes::{self, INDEX_FAILURE_COUNT, INDEX_IGNORED_FAILURE_COUNT, Intervals};
 use super::job_pods::{self, TRACKING_FINALIZER, has_tracking_finalizer, is_failed};
 use super::{COMPONENT, Controller, backoff, failure_policy, success_policy};
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, Result};
 use crate::owner::{controller_of, controller_ref, release_patch};
 use crate::{pods, selector};
@@ -25,8 +25,8 @@ use crate::{pods, selector};
 pub struct State {
     pub job: Job,
     /// Every pod the Job controls, finished or not.
-    pub pods: Vec<Arc<Pod>>,
-    pub active: Vec<Arc<Pod>>,
+    pub pods: Vec<Arc<CachedPod>>,
+    pub active: Vec<Arc<CachedPod>>,
     pub ready: i32,
     pub terminating: i32,
     pub succeeded: i32,
@@ -42,7 +42,7 @@ pub struct State {
     pub succeeded_indexes: Intervals,
     pub failed_indexes: Option<Intervals>,
     /// Per index, the failed pod kept until its replacement exists (per-index back-off).
-    pub delayed_deletion: HashMap<i32, Arc<Pod>>,
+    pub delayed_deletion: HashMap<i32, Arc<CachedPod>>,
     pub backoff: backoff::Record,
     /// When to look again regardless of changes.
     pub requeue: Option<Duration>,
@@ -75,7 +75,7 @@ impl State {
 
     /// Whether the finalizer of `pod` may go now: the Job is being deleted or decided, the
     /// pod succeeded, or it failed and need not wait for its index's replacement.
-    pub fn can_remove_finalizer(&self, pod: &Pod, failed: bool) -> bool {
+    pub fn can_remove_finalizer(&self, pod: &CachedPod, failed: bool) -> bool {
         if self.job.metadata.deletion_timestamp.is_some() || self.finished.is_some() || pods::phase(pod) == "Succeeded"
         {
             return true;
@@ -113,7 +113,7 @@ impl State {
 
     /// Pods not yet counted (finalizer on, not in the uncounted list, a valid index) for
     /// which `filter` holds.
-    fn new_finished(&self, uncounted: &HashSet<String>, filter: impl Fn(&Pod) -> bool) -> Vec<Arc<Pod>> {
+    fn new_finished(&self, uncounted: &HashSet<String>, filter: impl Fn(&CachedPod) -> bool) -> Vec<Arc<CachedPod>> {
         let indexed = indexes::is_indexed(&self.job);
         self.pods
             .iter()
@@ -165,7 +165,7 @@ impl Controller {
         // next time, never twice.
         let satisfied = self.expectations.satisfied(&key);
         let pods = self.claim(&job).await?;
-        let active: Vec<Arc<Pod>> = pods.iter().filter(|p| pods::is_active(p)).cloned().collect();
+        let active: Vec<Arc<CachedPod>> = pods.iter().filter(|p| pods::is_active(p)).cloned().collect();
         let mut s = State {
             ready: active.iter().filter(|p| pods::is_ready(p)).count() as i32,
             terminating: pods.iter().filter(|p| job_pods::is_terminating(p)).count() as i32,
@@ -202,8 +202,8 @@ impl Controller {
         if s.status().start_time.is_none() && !s.suspended() {
             s.status_mut().start_time = Some(Time(now));
         }
-        let succ_refs: Vec<&Pod> = new_succeeded.iter().map(|p| &**p).collect();
-        let fail_refs: Vec<&Pod> = new_failed.iter().map(|p| &**p).collect();
+        let succ_refs: Vec<&CachedPod> = new_succeeded.iter().map(|p| &**p).collect();
+        let fail_refs: Vec<&CachedPod> = new_failed.iter().map(|p| &**p).collect();
         s.backoff = self.backoff.next(key, &succ_refs, &fail_refs);
 
         s.finished = conditions::find_true(&s.job, SUCCESS_CRITERIA_MET).cloned();
@@ -347,11 +347,11 @@ impl Controller {
 
     /// The pods this Job controls, after adopting matching orphans (with the tracking
     /// finalizer) and releasing owned pods that no longer match.
-    async fn claim(&self, job: &Job) -> Result<Vec<Arc<Pod>>> {
+    async fn claim(&self, job: &Job) -> Result<Vec<Arc<CachedPod>>> {
         let sel = selector::parse(job.spec.as_ref().and_then(|s| s.selector.as_ref()))?;
         let ns = job.metadata.namespace.clone().unwrap_or_default();
         let uid = job.metadata.uid.clone().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
+        let api: Api<CachedPod> = Api::namespaced(self.ctx.client.clone(), &ns);
         let mut owned = Vec::new();
         for pod in crate::owner::claim_candidates(&self.pods, &ns, &uid) {
             let matches = selector::matches(&sel, pod.metadata.labels.as_ref());
@@ -404,7 +404,7 @@ fn st_failed_indexes(s: &State, completions: i32) -> Intervals {
 
 /// Whether the failed pod uses up its index: a FailIndex rule, or a counted failure with
 /// the index's failures at the limit.
-fn index_failed(job: &Job, pod: &Pod, limit: i32) -> bool {
+fn index_failed(job: &Job, pod: &CachedPod, limit: i32) -> bool {
     if !is_failed(pod, job) {
         return false;
     }
@@ -417,11 +417,11 @@ fn index_failed(job: &Job, pod: &Pod, limit: i32) -> bool {
 
 /// Per index without an active, succeeded or failed outcome, the latest failed pod: its
 /// finalizer stays until the replacement (which copies its failure count) exists.
-fn delayed_deletion(s: &State) -> HashMap<i32, Arc<Pod>> {
+fn delayed_deletion(s: &State) -> HashMap<i32, Arc<CachedPod>> {
     let completions = s.completions();
     let active: HashSet<i32> = s.active.iter().filter_map(|p| indexes::completion_index(p)).collect();
     let failed = s.failed_indexes.clone().unwrap_or_default();
-    let mut out: HashMap<i32, Arc<Pod>> = HashMap::new();
+    let mut out: HashMap<i32, Arc<CachedPod>> = HashMap::new();
     for pod in &s.pods {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         if !has_tracking_finalizer(pod) || s.expected_rm.contains(&uid) || !is_failed(pod, &s.job) {
@@ -431,7 +431,7 @@ fn delayed_deletion(s: &State) -> HashMap<i32, Arc<Pod>> {
         if s.succeeded_indexes.has(ix) || failed.has(ix) || active.contains(&ix) {
             continue;
         }
-        let abs = |p: &Pod| {
+        let abs = |p: &CachedPod| {
             indexes::count_annotation(p, INDEX_FAILURE_COUNT)
                 + indexes::count_annotation(p, INDEX_IGNORED_FAILURE_COUNT)
         };
@@ -446,13 +446,13 @@ fn delayed_deletion(s: &State) -> HashMap<i32, Arc<Pod>> {
 }
 
 /// The message of the first failed pod matching a FailJob rule.
-fn fail_job_message(job: &Job, pods: &[Arc<Pod>]) -> Option<String> {
+fn fail_job_message(job: &Job, pods: &[Arc<CachedPod>]) -> Option<String> {
     let policy = job.spec.as_ref()?.pod_failure_policy.as_ref()?;
     pods.iter().filter(|p| is_failed(p, job)).find_map(|p| failure_policy::evaluate(Some(policy), p).fail_job_message)
 }
 
 /// restartPolicy OnFailure: container restarts of running pods count as failures.
-fn past_backoff_limit_on_failure(job: &Job, pods: &[Arc<Pod>]) -> bool {
+fn past_backoff_limit_on_failure(job: &Job, pods: &[Arc<CachedPod>]) -> bool {
     let spec = job.spec.as_ref();
     let restart = spec.and_then(|s| s.template.spec.as_ref()).and_then(|s| s.restart_policy.as_deref());
     if restart != Some("OnFailure") {

@@ -20,6 +20,7 @@ use super::job_pods::{has_tracking_finalizer, is_failed};
 use super::orphans::remove_finalizer_patch;
 use super::sync::State;
 use super::{COMPONENT, Controller, failure_policy};
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, Result};
 use crate::pods;
 
@@ -60,7 +61,7 @@ impl FinalizerExpectations {
     }
 }
 
-fn uid(pod: &Pod) -> String {
+fn uid(pod: &CachedPod) -> String {
     pod.metadata.uid.clone().unwrap_or_default()
 }
 
@@ -83,7 +84,7 @@ impl Controller {
             needs_flush = true;
         }
         let policy = s.job.spec.as_ref().and_then(|sp| sp.pod_failure_policy.clone());
-        let mut to_remove: Vec<Arc<Pod>> = Vec::new();
+        let mut to_remove: Vec<Arc<CachedPod>> = Vec::new();
         let mut new_indexes: Vec<i32> = Vec::new();
         let mut reached_max = false;
         let pods = s.pods.clone();
@@ -180,7 +181,7 @@ impl Controller {
         &self,
         key: &str,
         s: &mut State,
-        to_remove: &[Arc<Pod>],
+        to_remove: &[Arc<CachedPod>],
         with_finalizer: &mut HashSet<String>,
         mut needs_flush: bool,
     ) -> Result<bool> {
@@ -217,7 +218,7 @@ impl Controller {
         Ok(needs_flush)
     }
 
-    async fn remove_finalizer(&self, pod: &Pod) -> Result<()> {
+    async fn remove_finalizer(&self, pod: &CachedPod) -> Result<()> {
         let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), ns);

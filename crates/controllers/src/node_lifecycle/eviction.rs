@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Pod, Taint};
+use k8s_openapi::api::core::v1::{Node, Taint};
 
 use skiff_api::scheduling::tolerates;
+
+use crate::cached_pod::CachedPod;
 
 /// When a pod must go because of its node's NoExecute taints.
 #[derive(Debug, PartialEq, Eq)]
@@ -17,7 +19,7 @@ pub enum Verdict {
     After(Duration),
 }
 
-pub fn verdict(pod: &Pod, node: &Node, now: Timestamp) -> Verdict {
+pub fn verdict(pod: &CachedPod, node: &Node, now: Timestamp) -> Verdict {
     let taints: Vec<&Taint> =
         node.spec.iter().flat_map(|s| s.taints.iter().flatten()).filter(|t| t.effect == "NoExecute").collect();
     if taints.is_empty() {
@@ -56,7 +58,7 @@ mod tests {
         serde_json::from_value(json!({"spec": {"taints": taints}})).unwrap()
     }
 
-    fn pod(tolerations: serde_json::Value) -> Pod {
+    fn pod(tolerations: serde_json::Value) -> CachedPod {
         serde_json::from_value(json!({"spec": {"containers": [], "tolerations": tolerations}})).unwrap()
     }
 

@@ -19,6 +19,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
 use skiff_runtime::{Change, Informer, Next, WorkQueue, key_of, run_workers, split_key};
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{Result, ignore_not_found};
 use crate::pods;
@@ -34,15 +35,15 @@ struct Controller {
     ctx: Context,
     nodes: Informer<Node>,
     leases: Informer<Lease>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     seen: Mutex<HashMap<String, Seen>>,
     node_queue: WorkQueue<String>,
     pod_queue: WorkQueue<String>,
 }
 
 pub fn start(ctx: &Context) {
-    let pods = ctx.informers.get::<Pod>();
-    pods.add_index(NODE_NAME_INDEX, |p: &Pod| p.spec.iter().filter_map(|s| s.node_name.clone()).collect());
+    let pods = ctx.informers.get::<CachedPod>();
+    pods.add_index(NODE_NAME_INDEX, |p: &CachedPod| p.spec.iter().filter_map(|s| s.node_name.clone()).collect());
     let c = Arc::new(Controller {
         ctx: ctx.clone(),
         nodes: ctx.informers.get::<Node>(),
@@ -218,7 +219,7 @@ impl Controller {
         }
     }
 
-    async fn evict(&self, key: &str, pod: &Pod) -> Result<()> {
+    async fn evict(&self, key: &str, pod: &CachedPod) -> Result<()> {
         let (ns, name) = split_key(key);
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), ns);
         let condition = json!({"status": {"conditions": [{

@@ -11,9 +11,10 @@ mod workload;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::core::v1::ReplicationController;
 use skiff_runtime::{Change, Informer, WorkQueue, key_of, run_workers};
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::expectations::Expectations;
 use crate::owner::{controller_of, index_for_claims};
@@ -34,14 +35,14 @@ pub fn start_replication_controllers(ctx: &Context) {
 struct Controller<R> {
     ctx: Context,
     sets: Informer<R>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     queue: WorkQueue<String>,
     expectations: Expectations,
 }
 
 fn start<R: Replicated>(ctx: &Context) {
     let sets = ctx.informers.get::<R>();
-    let pods = ctx.informers.get::<Pod>();
+    let pods = ctx.informers.get::<CachedPod>();
     index_for_claims(&pods);
     let c = Arc::new(Controller {
         ctx: ctx.clone(),
@@ -66,7 +67,7 @@ fn start<R: Replicated>(ctx: &Context) {
 
 impl<R: Replicated> Controller<R> {
     /// The key of the set of kind `R` controlling `pod`, if any.
-    fn owner_key(&self, pod: &Pod) -> Option<String> {
+    fn owner_key(&self, pod: &CachedPod) -> Option<String> {
         let r = controller_of(&pod.metadata)?;
         if r.kind != R::kind(&()) {
             return None;
@@ -77,11 +78,11 @@ impl<R: Replicated> Controller<R> {
     }
 
     /// Sets in the pod's namespace whose selector matches it (for orphans).
-    fn matching_sets(&self, pod: &Pod) -> Vec<String> {
+    fn matching_sets(&self, pod: &CachedPod) -> Vec<String> {
         selector::selecting(&self.sets, &pod.metadata, |s| s.selector())
     }
 
-    fn pod_changed(&self, change: &Change<Pod>) {
+    fn pod_changed(&self, change: &Change<CachedPod>) {
         match change {
             Change::Added(pod) => {
                 if let Some(key) = self.owner_key(pod) {
@@ -125,6 +126,6 @@ impl<R: Replicated> Controller<R> {
     }
 }
 
-fn uid(pod: &Pod) -> &str {
+fn uid(pod: &CachedPod) -> &str {
     pod.metadata.uid.as_deref().unwrap_or_default()
 }

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::Replicated;
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, Result, ignore_not_found};
 use crate::{pods, selector};
 
@@ -15,7 +15,7 @@ use crate::{pods, selector};
 pub async fn update<R: Replicated>(
     ctx: &crate::Context,
     set: &R,
-    owned: &[Arc<Pod>],
+    owned: &[Arc<CachedPod>],
     manage_error: Option<&Error>,
 ) -> Result<()> {
     let current = set.status_value();
@@ -30,7 +30,7 @@ pub async fn update<R: Replicated>(
     Ok(())
 }
 
-fn compute<R: Replicated>(set: &R, owned: &[Arc<Pod>], manage_error: Option<&Error>, current: &Value) -> Value {
+fn compute<R: Replicated>(set: &R, owned: &[Arc<CachedPod>], manage_error: Option<&Error>, current: &Value) -> Value {
     let now = jiff::Timestamp::now();
     let template_labels = set.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.as_ref());
     let fully_labeled = owned
@@ -106,7 +106,7 @@ mod tests {
         .unwrap()
     }
 
-    fn pod(labels: Value, ready_at: Option<&str>) -> Arc<Pod> {
+    fn pod(labels: Value, ready_at: Option<&str>) -> Arc<CachedPod> {
         let conditions = ready_at.map(|t| json!([{"type": "Ready", "status": "True", "lastTransitionTime": t}]));
         Arc::new(
             serde_json::from_value(

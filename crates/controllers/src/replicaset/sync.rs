@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use skiff_api::selector::label::LabelSelector;
 use skiff_runtime::{Next, split_key};
 
 use super::status;
 use super::{Controller, Replicated};
+use crate::cached_pod::CachedPod;
 use crate::error::{Error, Result};
 use crate::owner::{adopt_patch, claim_candidates, controller_of, controller_ref, release_patch};
 use crate::{pods, rank, selector};
@@ -54,10 +54,10 @@ impl<R: Replicated> Controller<R> {
 
     /// The active pods this set controls after adopting matching orphans and releasing
     /// owned pods that no longer match.
-    async fn claim(&self, set: &R, selector: &LabelSelector) -> Result<Vec<Arc<Pod>>> {
+    async fn claim(&self, set: &R, selector: &LabelSelector) -> Result<Vec<Arc<CachedPod>>> {
         let (ns, _) = split_key_of(set);
         let uid = set.meta().uid.clone().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
+        let api: Api<CachedPod> = Api::namespaced(self.ctx.client.clone(), &ns);
         let mut owned = Vec::new();
         for pod in claim_candidates(&self.pods, &ns, &uid) {
             if !pods::is_active(&pod) {
@@ -92,14 +92,14 @@ impl<R: Replicated> Controller<R> {
     }
 
     /// Create or delete pods so that `owned` becomes `replicas`.
-    async fn manage(&self, set: &R, key: &str, owned: &[Arc<Pod>]) -> Result<()> {
+    async fn manage(&self, set: &R, key: &str, owned: &[Arc<CachedPod>]) -> Result<()> {
         let want = set.replicas().max(0) as usize;
         if owned.len() < want {
             let missing = (want - owned.len()).min(BURST);
             self.create_pods(set, key, missing).await
         } else if owned.len() > want {
             let extra = (owned.len() - want).min(BURST);
-            let mut ranked: Vec<&Arc<Pod>> = owned.iter().collect();
+            let mut ranked: Vec<&Arc<CachedPod>> = owned.iter().collect();
             ranked.sort_by(|a, b| rank::deletion_order(a, b));
             let victims = &ranked[..extra];
             self.expectations.expect_deletions(key, victims.iter().map(|p| uid_of(p)));
@@ -150,7 +150,7 @@ fn split_key_of<R: Replicated>(set: &R) -> (String, String) {
     (ns.to_string(), name.to_string())
 }
 
-fn uid_of(pod: &Pod) -> String {
+fn uid_of(pod: &CachedPod) -> String {
     pod.metadata.uid.clone().unwrap_or_default()
 }
 

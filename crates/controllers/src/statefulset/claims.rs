@@ -5,8 +5,8 @@
 //! [`sync_owners`] write them.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, PostParams};
 
 use super::identity;
@@ -27,14 +27,14 @@ fn has_ref(claim: &PersistentVolumeClaim, uid: &str) -> bool {
     claim.metadata.owner_references.iter().flatten().any(|r| r.uid == uid)
 }
 
-fn uid<K: kube::Resource>(o: &K) -> &str {
-    o.meta().uid.as_deref().unwrap_or_default()
+fn uid(meta: &ObjectMeta) -> &str {
+    meta.uid.as_deref().unwrap_or_default()
 }
 
 /// The references the claim should have to the set and to the pod: (set, pod).
-fn wanted(set: &StatefulSet, pod: &Pod) -> (bool, bool) {
+fn wanted(set: &StatefulSet, pod: &ObjectMeta) -> (bool, bool) {
     let (when_deleted, when_scaled) = policy(set);
-    let scaled_down = !identity::in_range(set, pod);
+    let scaled_down = !identity::ordinal_of(pod).is_some_and(|o| identity::in_range(set, o));
     match (when_deleted, when_scaled) {
         (false, false) => (false, false),
         (true, false) => (true, false),
@@ -45,13 +45,13 @@ fn wanted(set: &StatefulSet, pod: &Pod) -> (bool, bool) {
 }
 
 /// Whether someone else controls the claim: then it is left as it is.
-fn foreign_controller(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &Pod) -> bool {
+fn foreign_controller(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &ObjectMeta) -> bool {
     claim
         .metadata
         .owner_references
         .iter()
         .flatten()
-        .any(|r| r.controller == Some(true) && r.uid != uid(set) && r.uid != uid(pod))
+        .any(|r| r.controller == Some(true) && r.uid != uid(&set.metadata) && r.uid != uid(pod))
 }
 
 /// The claim with its owner references following the policy, or `None` when it already
@@ -59,13 +59,13 @@ fn foreign_controller(claim: &PersistentVolumeClaim, set: &StatefulSet, pod: &Po
 pub fn with_policy_owners(
     claim: &PersistentVolumeClaim,
     set: &StatefulSet,
-    pod: &Pod,
+    pod: &ObjectMeta,
 ) -> Option<PersistentVolumeClaim> {
     if foreign_controller(claim, set, pod) {
         return None;
     }
     let (want_set, want_pod) = wanted(set, pod);
-    let (has_set, has_pod) = (has_ref(claim, uid(set)), has_ref(claim, uid(pod)));
+    let (has_set, has_pod) = (has_ref(claim, uid(&set.metadata)), has_ref(claim, uid(pod)));
     if (want_set, want_pod) == (has_set, has_pod) {
         return None;
     }
@@ -79,17 +79,17 @@ pub fn with_policy_owners(
             refs.retain(|r| r.uid != uid);
         }
     };
-    set_ref(want_set, uid(set), &|| plain_ref("apps/v1", "StatefulSet", set));
+    set_ref(want_set, uid(&set.metadata), &|| plain_ref("apps/v1", "StatefulSet", &set.metadata));
     set_ref(want_pod, uid(pod), &|| plain_ref("v1", "Pod", pod));
     Some(claim)
 }
 
 /// A reference that makes the owner's deletion delete the claim, without controlling it.
-fn plain_ref<K: kube::Resource>(api_version: &str, kind: &str, owner: &K) -> OwnerReference {
+fn plain_ref(api_version: &str, kind: &str, owner: &ObjectMeta) -> OwnerReference {
     OwnerReference {
         api_version: api_version.into(),
         kind: kind.into(),
-        name: owner.meta().name.clone().unwrap_or_default(),
+        name: owner.name.clone().unwrap_or_default(),
         uid: uid(owner).into(),
         controller: None,
         block_owner_deletion: None,
@@ -98,7 +98,7 @@ fn plain_ref<K: kube::Resource>(api_version: &str, kind: &str, owner: &K) -> Own
 
 /// A claim still owned by an earlier pod of the same ordinal (scaled down, then up before the
 /// garbage collector removed it): the new pod must wait for it to go.
-pub fn is_stale(claim: &PersistentVolumeClaim, pod: &Pod) -> bool {
+pub fn is_stale(claim: &PersistentVolumeClaim, pod: &ObjectMeta) -> bool {
     claim.metadata.owner_references.iter().flatten().any(|r| r.kind == "Pod" && r.uid != uid(pod))
 }
 
@@ -108,11 +108,11 @@ fn api(ctx: &Context, set: &StatefulSet) -> Api<PersistentVolumeClaim> {
 
 /// Create the pod's claims that do not exist yet, with upstream's events. A claim being
 /// deleted is an error: the pod cannot start on it.
-pub async fn create_missing(ctx: &Context, set: &StatefulSet, pod: &Pod) -> Result<()> {
+pub async fn create_missing(ctx: &Context, set: &StatefulSet, pod: &ObjectMeta) -> Result<()> {
     let cache = ctx.informers.get::<PersistentVolumeClaim>();
     let api = api(ctx, set);
-    let Some(ordinal) = identity::ordinal(pod) else { return Ok(()) };
-    let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
+    let Some(ordinal) = identity::ordinal_of(pod) else { return Ok(()) };
+    let pod_name = pod.name.as_deref().unwrap_or_default();
     let set_name = identity::set_name(set);
     for (_, claim) in identity::claims(set, ordinal) {
         let name = claim.metadata.name.clone().unwrap_or_default();
@@ -146,9 +146,9 @@ pub async fn create_missing(ctx: &Context, set: &StatefulSet, pod: &Pod) -> Resu
 }
 
 /// Whether any of the pod's claims is stale (see [`is_stale`]).
-pub fn any_stale(ctx: &Context, set: &StatefulSet, pod: &Pod) -> bool {
+pub fn any_stale(ctx: &Context, set: &StatefulSet, pod: &ObjectMeta) -> bool {
     let cache = ctx.informers.get::<PersistentVolumeClaim>();
-    let Some(ordinal) = identity::ordinal(pod) else { return false };
+    let Some(ordinal) = identity::ordinal_of(pod) else { return false };
     identity::claims(set, ordinal).iter().any(|(_, c)| {
         let namespace = c.metadata.namespace.as_deref().unwrap_or_default();
         cache.get_named(namespace, c.metadata.name.as_deref().unwrap_or_default()).is_some_and(|c| is_stale(&c, pod))
@@ -156,10 +156,10 @@ pub fn any_stale(ctx: &Context, set: &StatefulSet, pod: &Pod) -> bool {
 }
 
 /// Write the retention policy's owner references onto the pod's existing claims.
-pub async fn sync_owners(ctx: &Context, set: &StatefulSet, pod: &Pod) -> Result<()> {
+pub async fn sync_owners(ctx: &Context, set: &StatefulSet, pod: &ObjectMeta) -> Result<()> {
     let cache = ctx.informers.get::<PersistentVolumeClaim>();
     let api = api(ctx, set);
-    let Some(ordinal) = identity::ordinal(pod) else { return Ok(()) };
+    let Some(ordinal) = identity::ordinal_of(pod) else { return Ok(()) };
     for (_, c) in identity::claims(set, ordinal) {
         let namespace = c.metadata.namespace.as_deref().unwrap_or_default();
         let name = c.metadata.name.as_deref().unwrap_or_default();
@@ -188,8 +188,8 @@ mod tests {
         let mut pod = identity::new_pod(&s, ordinal, "r");
         pod.metadata.uid = Some(format!("pod-{ordinal}"));
         let (_, claim) = identity::claims(&s, ordinal).remove(0);
-        let updated = with_policy_owners(&claim, &s, &pod).unwrap_or(claim);
-        assert!(with_policy_owners(&updated, &s, &pod).is_none(), "a second pass changes nothing");
+        let updated = with_policy_owners(&claim, &s, &pod.metadata).unwrap_or(claim);
+        assert!(with_policy_owners(&updated, &s, &pod.metadata).is_none(), "a second pass changes nothing");
         owners(&updated)
     }
 
@@ -210,9 +210,9 @@ mod tests {
         let mut pod = identity::new_pod(&s, 0, "r");
         pod.metadata.uid = Some("new".into());
         let (_, mut claim) = identity::claims(&s, 0).remove(0);
-        assert!(!is_stale(&claim, &pod));
+        assert!(!is_stale(&claim, &pod.metadata));
         claim.metadata.owner_references =
             Some(vec![OwnerReference { kind: "Pod".into(), uid: "old".into(), ..Default::default() }]);
-        assert!(is_stale(&claim, &pod));
+        assert!(is_stale(&claim, &pod.metadata));
     }
 }

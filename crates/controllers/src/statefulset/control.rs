@@ -15,6 +15,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 
 use super::identity;
+use crate::cached_pod::CachedPod;
 use crate::daemonset::rolling::scaled;
 use crate::pods;
 
@@ -24,17 +25,17 @@ pub enum Step {
     /// Create the pod (and its claims first).
     Create(Box<Pod>),
     /// Delete a replica that failed (or ended) so it is made anew.
-    Recreate { pod: Arc<Pod>, failed: bool },
+    Recreate { pod: Arc<CachedPod>, failed: bool },
     /// The pod waits for its claims: create any that are missing.
-    CreateMissingClaims(Arc<Pod>),
+    CreateMissingClaims(Arc<CachedPod>),
     /// Give the pod back its identity labels.
-    FixIdentity(Arc<Pod>),
+    FixIdentity(Arc<CachedPod>),
     /// Make the owner references of the pod's claims follow the retention policy.
-    SyncClaims(Arc<Pod>),
+    SyncClaims(Arc<CachedPod>),
     /// Delete a pod whose ordinal is out of range.
-    ScaleDown(Arc<Pod>),
+    ScaleDown(Arc<CachedPod>),
     /// Delete a pod at an old revision so it is made again at the update revision.
-    Update(Arc<Pod>),
+    Update(Arc<CachedPod>),
 }
 
 /// The set as of its current and update revisions, with the names of both.
@@ -49,19 +50,19 @@ fn min_ready_seconds(set: &StatefulSet) -> i32 {
     set.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
 }
 
-pub fn is_terminating(pod: &Pod) -> bool {
+pub fn is_terminating(pod: &CachedPod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
 }
 
-pub fn is_running_and_ready(pod: &Pod) -> bool {
+pub fn is_running_and_ready(pod: &CachedPod) -> bool {
     pods::phase(pod) == "Running" && pods::is_ready(pod)
 }
 
-pub fn is_running_and_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
+pub fn is_running_and_available(pod: &CachedPod, min_ready_seconds: i32, now: Timestamp) -> bool {
     pods::phase(pod) == "Running" && pods::is_available(pod, min_ready_seconds, now)
 }
 
-fn is_unhealthy(pod: &Pod) -> bool {
+fn is_unhealthy(pod: &CachedPod) -> bool {
     !is_running_and_ready(pod) || is_terminating(pod)
 }
 
@@ -101,14 +102,14 @@ pub fn versioned_pod(set: &StatefulSet, rev: &Revisions, ordinal: i32) -> Pod {
 }
 
 /// What the sync should do now, in order.
-pub fn plan(set: &StatefulSet, pods: &[Arc<Pod>], rev: &Revisions, now: Timestamp) -> Vec<Step> {
+pub fn plan(set: &StatefulSet, pods: &[Arc<CachedPod>], rev: &Revisions, now: Timestamp) -> Vec<Step> {
     let start = identity::start_ordinal(set);
-    let mut replicas: Vec<Option<Arc<Pod>>> = vec![None; identity::replicas(set) as usize];
-    let mut condemned: Vec<Arc<Pod>> = Vec::new();
+    let mut replicas: Vec<Option<Arc<CachedPod>>> = vec![None; identity::replicas(set) as usize];
+    let mut condemned: Vec<Arc<CachedPod>> = Vec::new();
     for pod in pods {
         match identity::ordinal(pod) {
-            Some(_) if identity::in_range(set, pod) => {
-                let i = (identity::ordinal(pod).unwrap_or(start) - start) as usize;
+            Some(o) if identity::in_range(set, o) => {
+                let i = (o - start) as usize;
                 replicas[i] = Some(pod.clone());
             }
             Some(_) => condemned.push(pod.clone()),
@@ -218,7 +219,7 @@ pub fn plan(set: &StatefulSet, pods: &[Arc<Pod>], rev: &Revisions, now: Timestam
             break;
         }
         if let Some(pod) = slot
-            && identity::revision(pod) != rev.update
+            && identity::revision(&pod.metadata) != rev.update
             && !is_terminating(pod)
         {
             steps.push(Step::Update(pod.clone()));
@@ -239,7 +240,7 @@ pub struct Counts {
 }
 
 /// Count `pods` as upstream's `computeReplicaStatus` does.
-pub fn counts(set: &StatefulSet, pods: &[Arc<Pod>], current: &str, update: &str, now: Timestamp) -> Counts {
+pub fn counts(set: &StatefulSet, pods: &[Arc<CachedPod>], current: &str, update: &str, now: Timestamp) -> Counts {
     let min_ready = min_ready_seconds(set);
     let mut c = Counts::default();
     for pod in pods.iter().filter(|p| identity::ordinal(p).is_some()) {
@@ -251,7 +252,7 @@ pub fn counts(set: &StatefulSet, pods: &[Arc<Pod>], current: &str, update: &str,
             }
         }
         if !is_terminating(pod) {
-            let r = identity::revision(pod);
+            let r = identity::revision(&pod.metadata);
             c.current += i32::from(r == current);
             c.updated += i32::from(r == update);
         }
@@ -266,8 +267,8 @@ mod tests {
     use super::*;
     use crate::statefulset::identity::tests::set;
 
-    fn pod(set: &StatefulSet, ordinal: i32, revision: &str, phase: &str, ready: bool) -> Arc<Pod> {
-        let mut p = identity::new_pod(set, ordinal, revision);
+    fn pod(set: &StatefulSet, ordinal: i32, revision: &str, phase: &str, ready: bool) -> Arc<CachedPod> {
+        let mut p = CachedPod::from(&identity::new_pod(set, ordinal, revision));
         p.status = Some(
             serde_json::from_value(json!({
                 "phase": phase,
@@ -279,7 +280,7 @@ mod tests {
         Arc::new(p)
     }
 
-    fn running(set: &StatefulSet, ordinal: i32, revision: &str) -> Arc<Pod> {
+    fn running(set: &StatefulSet, ordinal: i32, revision: &str) -> Arc<CachedPod> {
         pod(set, ordinal, revision, "Running", true)
     }
 
@@ -288,11 +289,15 @@ mod tests {
     }
 
     fn describe(steps: &[Step]) -> Vec<String> {
-        let name = |p: &Pod| p.metadata.name.clone().unwrap_or_default();
+        let name = |p: &CachedPod| p.metadata.name.clone().unwrap_or_default();
         steps
             .iter()
             .filter_map(|s| match s {
-                Step::Create(p) => Some(format!("create {} at {}", name(p), identity::revision(p))),
+                Step::Create(p) => Some(format!(
+                    "create {} at {}",
+                    p.metadata.name.as_deref().unwrap_or_default(),
+                    identity::revision(&p.metadata)
+                )),
                 Step::Recreate { pod, .. } => Some(format!("recreate {}", name(pod))),
                 Step::ScaleDown(p) => Some(format!("scale down {}", name(p))),
                 Step::Update(p) => Some(format!("update {}", name(p))),
@@ -302,7 +307,7 @@ mod tests {
             .collect()
     }
 
-    fn plan_for(s: &StatefulSet, pods: &[Arc<Pod>], update: &str) -> Vec<String> {
+    fn plan_for(s: &StatefulSet, pods: &[Arc<CachedPod>], update: &str) -> Vec<String> {
         let rev = Revisions { current_set: s, update_set: s, current: "old", update };
         describe(&plan(s, pods, &rev, now()))
     }
@@ -359,8 +364,8 @@ mod tests {
         let done = [running(&s, 0, "old"), running(&s, 1, "old"), running(&s, 2, "new")];
         assert!(plan_for(&partitioned, &done, "new").is_empty(), "ordinals below the partition keep their revision");
         let rev = Revisions { current_set: &partitioned, update_set: &partitioned, current: "old", update: "new" };
-        assert_eq!(identity::revision(&versioned_pod(&partitioned, &rev, 1)), "old");
-        assert_eq!(identity::revision(&versioned_pod(&partitioned, &rev, 2)), "new");
+        assert_eq!(identity::revision(&versioned_pod(&partitioned, &rev, 1).metadata), "old");
+        assert_eq!(identity::revision(&versioned_pod(&partitioned, &rev, 2).metadata), "new");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::cached_pod::CachedPod;
 use crate::history::HASH_LABEL;
 use crate::{owner, pods};
 
@@ -44,18 +45,23 @@ pub fn parent_and_ordinal(name: &str) -> Option<(&str, i32)> {
 }
 
 /// The pod's ordinal, if its name has one.
-pub fn ordinal(pod: &Pod) -> Option<i32> {
-    parent_and_ordinal(pod.metadata.name.as_deref().unwrap_or_default()).map(|(_, o)| o)
+pub fn ordinal(pod: &CachedPod) -> Option<i32> {
+    ordinal_of(&pod.metadata)
+}
+
+/// The ordinal in the name of the pod with metadata `meta`.
+pub fn ordinal_of(meta: &ObjectMeta) -> Option<i32> {
+    parent_and_ordinal(meta.name.as_deref().unwrap_or_default()).map(|(_, o)| o)
 }
 
 /// Whether the pod's name makes it one of the set's (whatever its ordinal).
-pub fn is_member(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn is_member(set: &StatefulSet, pod: &CachedPod) -> bool {
     parent_and_ordinal(pod.metadata.name.as_deref().unwrap_or_default()).is_some_and(|(p, _)| p == set_name(set))
 }
 
-/// Whether the pod's ordinal is one the set wants now.
-pub fn in_range(set: &StatefulSet, pod: &Pod) -> bool {
-    ordinal(pod).is_some_and(|o| o >= start_ordinal(set) && o < end_ordinal(set))
+/// Whether the set wants a pod with ordinal `o` now.
+pub fn in_range(set: &StatefulSet, o: i32) -> bool {
+    o >= start_ordinal(set) && o < end_ordinal(set)
 }
 
 pub fn pod_name(set: &StatefulSet, ordinal: i32) -> String {
@@ -63,8 +69,8 @@ pub fn pod_name(set: &StatefulSet, ordinal: i32) -> String {
 }
 
 /// The revision (a ControllerRevision name) the pod was made from.
-pub fn revision(pod: &Pod) -> &str {
-    pod.metadata.labels.as_ref().and_then(|l| l.get(HASH_LABEL)).map(String::as_str).unwrap_or_default()
+pub fn revision(pod: &ObjectMeta) -> &str {
+    pod.labels.as_ref().and_then(|l| l.get(HASH_LABEL)).map(String::as_str).unwrap_or_default()
 }
 
 /// The claims the pod with `ordinal` uses, by volume (template) name: named
@@ -138,7 +144,7 @@ fn mount_claims(set: &StatefulSet, ordinal: i32, pod: &mut Pod) {
 }
 
 /// Name, namespace and identity labels agree with the set and the pod's ordinal.
-pub fn identity_matches(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn identity_matches(set: &StatefulSet, pod: &CachedPod) -> bool {
     let Some(o) = ordinal(pod) else { return false };
     let labels = pod.metadata.labels.as_ref();
     let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
@@ -150,7 +156,7 @@ pub fn identity_matches(set: &StatefulSet, pod: &Pod) -> bool {
 }
 
 /// Every claim template has its volume in the pod, naming the right claim.
-pub fn storage_matches(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn storage_matches(set: &StatefulSet, pod: &CachedPod) -> bool {
     let Some(o) = ordinal(pod) else { return false };
     let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_deref()).unwrap_or_default();
     claims(set, o).iter().all(|(volume, claim)| {
@@ -161,17 +167,11 @@ pub fn storage_matches(set: &StatefulSet, pod: &Pod) -> bool {
     })
 }
 
-/// The pod with its identity labels restored (what an update of a drifted pod writes).
-/// Volumes are immutable in a pod, so storage cannot be fixed this way.
-pub fn with_identity(set: &StatefulSet, pod: &Pod) -> Pod {
-    let mut pod = pod.clone();
-    if let Some(o) = ordinal(&pod) {
-        let name = pod_name(set, o);
-        let labels = pod.metadata.labels.get_or_insert_with(BTreeMap::new);
-        labels.insert(POD_NAME_LABEL.into(), name);
-        labels.insert(POD_INDEX_LABEL.into(), o.to_string());
-    }
-    pod
+/// The merge patch that restores a drifted pod's identity labels. Volumes are immutable in
+/// a pod, so storage cannot be fixed this way.
+pub fn identity_patch(set: &StatefulSet, pod: &CachedPod) -> serde_json::Value {
+    let Some(o) = ordinal(pod) else { return serde_json::json!({}) };
+    serde_json::json!({"metadata": {"labels": {POD_NAME_LABEL: pod_name(set, o), POD_INDEX_LABEL: o.to_string()}}})
 }
 
 #[cfg(test)]
@@ -237,7 +237,8 @@ pub(crate) mod tests {
         let names: Vec<_> = volumes.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["www", "cache"], "the claim replaces the template's volume of the same name");
         assert_eq!(volumes[0].persistent_volume_claim.as_ref().unwrap().claim_name, "www-web-6");
-        assert!(identity_matches(&s, &pod) && storage_matches(&s, &pod) && in_range(&s, &pod));
+        let cached = CachedPod::from(&pod);
+        assert!(identity_matches(&s, &cached) && storage_matches(&s, &cached) && in_range(&s, 6));
         let (_, claim) = &claims(&s, 6)[0];
         let claim_labels = claim.metadata.labels.as_ref().unwrap();
         assert_eq!((claim_labels["tier"].as_str(), claim_labels["app"].as_str()), ("data", "web"));
@@ -246,9 +247,14 @@ pub(crate) mod tests {
     #[test]
     fn a_pod_without_its_labels_has_lost_its_identity() {
         let s = set(json!({}));
-        let mut pod = new_pod(&s, 1, "r");
+        let mut pod = CachedPod::from(&new_pod(&s, 1, "r"));
         pod.metadata.labels.as_mut().unwrap().remove(POD_NAME_LABEL);
         assert!(!identity_matches(&s, &pod));
-        assert!(identity_matches(&s, &with_identity(&s, &pod)));
+        let patch = identity_patch(&s, &pod);
+        let labels = pod.metadata.labels.get_or_insert_default();
+        for (k, v) in patch["metadata"]["labels"].as_object().unwrap() {
+            labels.insert(k.clone(), v.as_str().unwrap().into());
+        }
+        assert!(identity_matches(&s, &pod));
     }
 }

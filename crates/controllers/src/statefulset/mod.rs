@@ -22,6 +22,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use skiff_runtime::{Change, Informer, Next, WorkQueue, key_of, run_workers};
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{Error, Result, ignore_not_found};
 use crate::owner::{self, CONTROLLER_UID_INDEX};
@@ -37,7 +38,7 @@ const STALE_CLAIM_RETRY: Duration = Duration::from_secs(1);
 struct Controller {
     ctx: Context,
     sets: Informer<StatefulSet>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     revisions: Informer<ControllerRevision>,
     claims: Informer<PersistentVolumeClaim>,
 }
@@ -51,7 +52,7 @@ pub fn start(ctx: &Context) {
         revisions: ctx.informers.get(),
         claims: ctx.informers.get(),
     });
-    c.pods.add_index(CONTROLLER_UID_INDEX, |p: &Pod| owner::controller_uid(&p.metadata));
+    c.pods.add_index(CONTROLLER_UID_INDEX, |p: &CachedPod| owner::controller_uid(&p.metadata));
     let queue: WorkQueue<String> = WorkQueue::new();
 
     let q = queue.clone();
@@ -86,7 +87,7 @@ pub fn start(ctx: &Context) {
 impl Controller {
     /// The keys of the sets a pod belongs to: its controller, or for an orphan every set
     /// whose selector matches (one of them may adopt it).
-    fn sets_of(&self, pod: &Pod) -> Vec<String> {
+    fn sets_of(&self, pod: &CachedPod) -> Vec<String> {
         let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
         if let Some(r) = owner::controller_of(&pod.metadata) {
             let owned = r.kind == "StatefulSet"
@@ -148,10 +149,10 @@ impl Controller {
         &self,
         set: &StatefulSet,
         sel: &skiff_api::selector::label::LabelSelector,
-    ) -> Result<Vec<Arc<Pod>>> {
+    ) -> Result<Vec<Arc<CachedPod>>> {
         let namespace = set.metadata.namespace.as_deref().unwrap_or_default();
         let uid = set.metadata.uid.as_deref().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), namespace);
+        let api: Api<CachedPod> = Api::namespaced(self.ctx.client.clone(), namespace);
         let deleting = set.metadata.deletion_timestamp.is_some();
         let mut out = Vec::new();
         for pod in self.pods.list_namespace(namespace) {
@@ -184,7 +185,7 @@ impl Controller {
         for step in steps {
             match step {
                 Step::Create(pod) => {
-                    if claims::any_stale(&self.ctx, set, &pod) {
+                    if claims::any_stale(&self.ctx, set, &pod.metadata) {
                         return Ok(Next::After(STALE_CLAIM_RETRY));
                     }
                     self.create(set, &pod).await?;
@@ -201,9 +202,9 @@ impl Controller {
                     self.ctx.event(COMPONENT, set, failed, reason, &note);
                     self.delete(set, &pod).await?;
                 }
-                Step::CreateMissingClaims(pod) => claims::create_missing(&self.ctx, set, &pod).await?,
+                Step::CreateMissingClaims(pod) => claims::create_missing(&self.ctx, set, &pod.metadata).await?,
                 Step::FixIdentity(pod) => self.update_identity(set, &pod).await?,
-                Step::SyncClaims(pod) => claims::sync_owners(&self.ctx, update_set, &pod).await?,
+                Step::SyncClaims(pod) => claims::sync_owners(&self.ctx, update_set, &pod.metadata).await?,
                 Step::ScaleDown(pod) | Step::Update(pod) => self.delete(set, &pod).await?,
             }
         }
@@ -218,7 +219,7 @@ impl Controller {
             let note = format!("create Pod {pod_name} in StatefulSet {set_name} failed error: {e}");
             self.ctx.event(COMPONENT, set, true, "FailedCreate", &note);
         };
-        if let Err(e) = claims::create_missing(&self.ctx, set, pod).await {
+        if let Err(e) = claims::create_missing(&self.ctx, set, &pod.metadata).await {
             failed(&e.to_string());
             return Err(e);
         }
@@ -228,7 +229,7 @@ impl Controller {
             Ok(created) => {
                 let note = format!("create Pod {pod_name} in StatefulSet {set_name} successful");
                 self.ctx.event(COMPONENT, set, false, "SuccessfulCreate", &note);
-                claims::sync_owners(&self.ctx, set, &created).await
+                claims::sync_owners(&self.ctx, set, &created.metadata).await
             }
             // The cache is behind: the pod is there, the next sync sees it.
             Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Api(kube::Error::Api(s))),
@@ -239,7 +240,7 @@ impl Controller {
         }
     }
 
-    async fn delete(&self, set: &StatefulSet, pod: &Pod) -> Result<()> {
+    async fn delete(&self, set: &StatefulSet, pod: &CachedPod) -> Result<()> {
         let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
         let set_name = identity::set_name(set);
         let api: Api<Pod> =
@@ -262,12 +263,13 @@ impl Controller {
         }
     }
 
-    async fn update_identity(&self, set: &StatefulSet, pod: &Pod) -> Result<()> {
+    async fn update_identity(&self, set: &StatefulSet, pod: &CachedPod) -> Result<()> {
         let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
         let set_name = identity::set_name(set);
         let api: Api<Pod> =
             Api::namespaced(self.ctx.client.clone(), set.metadata.namespace.as_deref().unwrap_or_default());
-        match api.replace(pod_name, &PostParams::default(), &identity::with_identity(set, pod)).await {
+        let patch = Patch::Merge(identity::identity_patch(set, pod));
+        match api.patch(pod_name, &PatchParams::default(), &patch).await {
             Ok(_) => {
                 let note = format!("update Pod {pod_name} in StatefulSet {set_name} successful");
                 self.ctx.event(COMPONENT, set, false, "SuccessfulUpdate", &note);

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
-use k8s_openapi::api::core::v1::Pod;
 
 use super::identity;
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::Result;
 use crate::{history, owner, selector};
@@ -87,14 +87,14 @@ pub async fn current_and_update(
 pub async fn truncate(
     ctx: &Context,
     set: &StatefulSet,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     revisions: &[Arc<ControllerRevision>],
     live: &[&str],
 ) -> Result<()> {
     let limit = set.spec.as_ref().and_then(|s| s.revision_history_limit).unwrap_or(10).max(0) as usize;
     let is_live = |r: &ControllerRevision| {
         let name = r.metadata.name.as_deref().unwrap_or_default();
-        live.contains(&name) || pods.iter().any(|p| identity::revision(p) == name)
+        live.contains(&name) || pods.iter().any(|p| identity::revision(&p.metadata) == name)
     };
     for r in history::to_truncate(revisions, &is_live, limit) {
         history::delete(ctx, &r).await?;
