@@ -30,7 +30,8 @@ impl CachedObject {
             let json = Bytes::from(serde_json::to_vec(&v).map_err(|e| e.to_string())?);
             return Ok(Self::with_json(info, &v, json, rev));
         };
-        let labels = match raw::find(raw, ["metadata", "labels"]).map(serde_json::from_slice::<Map<String, Value>>) {
+        let members = raw::Members::of(raw);
+        let labels = match members.find(["metadata", "labels"]).map(serde_json::from_slice::<Map<String, Value>>) {
             Some(Ok(map)) => map
                 .into_iter()
                 .filter_map(|(k, v)| match v {
@@ -43,12 +44,12 @@ impl CachedObject {
         let fields = info
             .field_labels
             .iter()
-            .map(|(_, path)| (*path, field_text(raw, path.split('.')).into_boxed_str()))
+            .map(|(_, path)| (*path, field_text(members.find(path.split('.'))).into_boxed_str()))
             .collect();
         Ok(CachedObject {
             rev,
-            namespace: field_text(raw, ["metadata", "namespace"]).into(),
-            name: field_text(raw, ["metadata", "name"]).into(),
+            namespace: field_text(members.find(["metadata", "namespace"])).into(),
+            name: field_text(members.find(["metadata", "name"])).into(),
             json: Bytes::from(json),
             labels,
             fields,
@@ -103,10 +104,10 @@ impl CachedObject {
     }
 }
 
-/// The value at `path` in a JSON document rendered as a field-selector value, as
+/// A JSON value found in a document rendered as a field-selector value, as
 /// `object::field_string` does for a parsed object.
-fn field_text<'k>(raw: &[u8], path: impl IntoIterator<Item = &'k str>) -> String {
-    match raw::find(raw, path).map(serde_json::from_slice::<Value>) {
+fn field_text(found: Option<&[u8]>) -> String {
+    match found.map(serde_json::from_slice::<Value>) {
         Some(Ok(Value::String(s))) => s,
         Some(Ok(Value::Bool(b))) => b.to_string(),
         Some(Ok(Value::Number(n))) => n.to_string(),

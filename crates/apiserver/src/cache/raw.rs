@@ -16,6 +16,36 @@ pub fn find<'a, 'k>(raw: &'a [u8], path: impl IntoIterator<Item = &'k str>) -> O
     Some(doc)
 }
 
+/// The top-level members of a document, found in one pass, for reading it at several paths:
+/// each [`find`] from the top would skip over everything before its member again (in a pod,
+/// the whole `metadata` with its `managedFields` before `spec` and `status`).
+pub struct Members<'a> {
+    members: Vec<(&'a [u8], &'a [u8])>,
+}
+
+impl<'a> Members<'a> {
+    /// The members of the object `doc` (none if it is not an object).
+    pub fn of(doc: &'a [u8]) -> Members<'a> {
+        let mut members = Vec::new();
+        scan_members(doc, |key, start, end| {
+            members.push((key, &doc[start..end]));
+            false
+        });
+        Members { members }
+    }
+
+    /// The bytes at `path`, as [`find`] on the whole document would give them.
+    pub fn find<'k>(&self, path: impl IntoIterator<Item = &'k str>) -> Option<&'a [u8]> {
+        let mut path = path.into_iter();
+        let first = path.next()?.as_bytes();
+        let mut doc = self.members.iter().find(|(k, _)| *k == first)?.1;
+        for key in path {
+            doc = member(doc, key)?;
+        }
+        Some(doc)
+    }
+}
+
 /// The offset just inside the `{` of the top-level `metadata` value.
 pub fn metadata_body_offset(raw: &[u8]) -> Option<usize> {
     let (start, _) = member_span(raw, "metadata")?;
@@ -30,30 +60,44 @@ fn member<'a>(doc: &'a [u8], key: &str) -> Option<&'a [u8]> {
 
 /// Where the value of `key` in the object `doc` starts and ends.
 fn member_span(doc: &[u8], key: &str) -> Option<(usize, usize)> {
+    let mut span = None;
+    scan_members(doc, |found, start, end| {
+        // Keys the server writes are plain; an escaped key simply does not match.
+        let hit = found == key.as_bytes();
+        if hit {
+            span = Some((start, end));
+        }
+        hit
+    });
+    span
+}
+
+/// Call `visit(key, value_start, value_end)` for the members of the object `doc` in order
+/// (the key without its quotes), until it returns true or the object ends.
+fn scan_members<'a>(doc: &'a [u8], mut visit: impl FnMut(&'a [u8], usize, usize) -> bool) -> Option<()> {
     let mut s = Scanner { b: doc, i: 0 };
     s.ws();
     s.eat(b'{')?;
     loop {
         s.ws();
         if s.peek()? == b'}' {
-            return None;
+            return Some(());
         }
         let key_start = s.i;
         s.string()?;
-        let found = &doc[key_start..s.i];
+        let key = &doc[key_start + 1..s.i - 1];
         s.ws();
         s.eat(b':')?;
         s.ws();
         let value_start = s.i;
         s.value()?;
-        // Keys the server writes are plain; an escaped key simply does not match.
-        if found.len() == key.len() + 2 && &found[1..found.len() - 1] == key.as_bytes() {
-            return Some((value_start, s.i));
+        if visit(key, value_start, s.i) {
+            return Some(());
         }
         s.ws();
         match s.peek()? {
             b',' => s.i += 1,
-            _ => return None,
+            _ => return Some(()),
         }
     }
 }
@@ -138,6 +182,10 @@ mod tests {
         assert_eq!(find(doc, ["a", "b"]), Some(&br#"[1, {"c": "}"}]"#[..]));
         assert_eq!(find(doc, ["e"]), Some(&b"5"[..]));
         assert_eq!(find(doc, ["a", "x"]), None);
+        let members = Members::of(doc);
+        assert_eq!(members.find(["a", "c", "d"]), find(doc, ["a", "c", "d"]));
+        assert_eq!(members.find(["e"]), Some(&b"5"[..]));
+        assert_eq!(members.find(["x"]), None);
         assert_eq!(find(doc, ["e", "x"]), None);
         assert_eq!(find(b"[1]", ["a"]), None);
     }
