@@ -152,8 +152,14 @@ pub fn encode(object: &mut Value, mut entries: Vec<ManagedEntry>) {
     }
 }
 
-/// Fields nobody owns (upstream `stripMeta`): identity and system-maintained metadata.
-pub fn stripped() -> FieldSet {
+/// Fields nobody owns (upstream `stripMeta`): identity and system-maintained metadata. Built
+/// once: every write subtracts it.
+pub fn stripped() -> &'static FieldSet {
+    static STRIPPED: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(stripped_fields);
+    &STRIPPED
+}
+
+fn stripped_fields() -> FieldSet {
     let mut set = FieldSet::new();
     for p in [
         &["apiVersion"][..],

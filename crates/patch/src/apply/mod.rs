@@ -151,7 +151,7 @@ pub fn record_update(
     for m in &mut managers {
         m.fields = m.fields.difference(&changed).difference(&cmp.removed);
     }
-    let mine = changed.difference(&stripped());
+    let mine = changed.difference(stripped());
     if !mine.is_empty() {
         match managers.iter_mut().find(|m| m.same_manager(&me)) {
             Some(entry) => {
@@ -230,7 +230,7 @@ pub fn apply(
     merge::drop_nulls(&mut merged);
     let object_changed = merged != live_plain;
     managers.push(ManagedEntry {
-        fields: config_set.difference(&stripped()),
+        fields: config_set.difference(stripped()),
         // upstream stamps the applier only when the object changed.
         time: if object_changed { Some(now.to_string()) } else { previous_time },
         ..me
@@ -251,7 +251,7 @@ fn prune(merged: &mut Value, last: &FieldSet, now_set: &FieldSet, others: &[Mana
         Err(_) => last.clone(),
     };
     // Identity and system metadata are never removed.
-    let remove = present.intersection(&last).difference(&owned).difference(&stripped());
+    let remove = present.intersection(&last).difference(&owned).difference(stripped());
     merge::remove_items(merged, &remove, schema);
 }
 
