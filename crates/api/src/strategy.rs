@@ -114,27 +114,27 @@ impl<T> Default for Typed<T> {
 
 /// Decode JSON into `T`, collecting the paths of fields `T` does not have.
 pub fn decode<T: DeserializeOwned>(object: Value) -> Result<(T, Vec<String>), String> {
-    decode_from(object)
+    decode_ref(&object)
 }
 
 /// [`decode`] of an object borrowed (the old object of an update), without copying it first.
 pub fn decode_ref<T: DeserializeOwned>(object: &Value) -> Result<(T, Vec<String>), String> {
-    decode_from(object)
+    let mut unknown = Vec::new();
+    let decoded = serde_ignored::deserialize(object, |path| unknown.push(render_path(&path)));
+    match decoded {
+        Ok(typed) => Ok((typed, unknown)),
+        // Tracking the path costs an allocation per key on every decode, so only a decode that
+        // failed pays for it, by running again to name the field.
+        Err(e) => Err(located_error::<T>(object).unwrap_or_else(|| e.to_string())),
+    }
 }
 
-fn decode_from<'de, T: DeserializeOwned, D: serde::Deserializer<'de>>(object: D) -> Result<(T, Vec<String>), String>
-where
-    D::Error: std::fmt::Display,
-{
-    let mut unknown = Vec::new();
-    let mut record = |path: serde_ignored::Path<'_>| unknown.push(render_path(&path));
-    let de = serde_ignored::Deserializer::new(object, &mut record);
-    let typed = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." { inner.to_string() } else { format!("{path}: {inner}") }
-    })?;
-    Ok((typed, unknown))
+/// The error decoding `object` into `T` gives, prefixed with the path where it happened.
+fn located_error<T: DeserializeOwned>(object: &Value) -> Option<String> {
+    let e = serde_path_to_error::deserialize::<_, T>(object).err()?;
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    Some(if path.is_empty() || path == "." { inner.to_string() } else { format!("{path}: {inner}") })
 }
 
 /// `spec.containers[0].foo`, as upstream names unknown fields.
