@@ -103,8 +103,14 @@ impl Recorder {
             type_: Some(if warning { "Warning" } else { "Normal" }.to_string()),
             ..Default::default()
         };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        api.create(&PostParams::default(), &event).await?;
+        // Posted by hand rather than with `Api::create`: nobody reads the created event, so
+        // its copy in the answer is skipped instead of decoded (a busy scheduler records one
+        // event per pod).
+        let url = format!("/apis/events.k8s.io/v1/namespaces/{namespace}/events");
+        let body = serde_json::to_vec(&event).map_err(kube::Error::SerdeError)?;
+        let request =
+            kube::core::Request::new(url).create(&PostParams::default(), body).map_err(kube::Error::BuildRequest)?;
+        self.client.request::<serde::de::IgnoredAny>(request).await?;
         let mut m = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         if m.order.len() >= REMEMBERED
             && let Some(old) = m.order.pop_front()
