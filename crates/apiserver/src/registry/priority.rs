@@ -78,8 +78,9 @@ impl ApiServer {
             .values()
             .map(|o| {
                 // Every pod create reads these: parse the three fields, not whole objects.
+                let members = raw::Members::of(o.json());
                 let field = |name: &str| -> Value {
-                    raw::find(o.json(), [name]).and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null)
+                    members.find([name]).and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null)
                 };
                 (
                     o.name.to_string(),
