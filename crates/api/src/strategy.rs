@@ -112,13 +112,9 @@ impl<T> Default for Typed<T> {
     }
 }
 
-/// Decode JSON into `T`, collecting the paths of fields `T` does not have.
-pub fn decode<T: DeserializeOwned>(object: Value) -> Result<(T, Vec<String>), String> {
-    decode_ref(&object)
-}
-
-/// [`decode`] of an object borrowed (the old object of an update), without copying it first.
-pub fn decode_ref<T: DeserializeOwned>(object: &Value) -> Result<(T, Vec<String>), String> {
+/// Decode JSON into `T`, collecting the paths of fields `T` does not have. Borrowed, so the
+/// caller keeps the object (admission reads its raw metadata after).
+pub fn decode<T: DeserializeOwned>(object: &Value) -> Result<(T, Vec<String>), String> {
     let mut unknown = Vec::new();
     let decoded = serde_ignored::deserialize(object, |path| unknown.push(render_path(&path)));
     match decoded {
@@ -160,13 +156,13 @@ impl<T: KindRules + TablePrinter> Strategy for Typed<T> {
         old: Option<&Value>,
         strict: bool,
     ) -> Result<Admitted, AdmitError> {
-        let raw_meta = object.get("metadata").cloned();
-        let (mut typed, unknown_fields) = decode::<T>(object).map_err(AdmitError::Decode)?;
+        let raw_meta = object.get("metadata");
+        let (mut typed, unknown_fields) = decode::<T>(&object).map_err(AdmitError::Decode)?;
         if strict && !unknown_fields.is_empty() {
             return Err(AdmitError::UnknownFields(unknown_fields));
         }
         let old_typed = match old {
-            Some(o) => Some(decode_ref::<T>(o).map_err(AdmitError::Decode)?.0),
+            Some(o) => Some(decode::<T>(o).map_err(AdmitError::Decode)?.0),
             None => None,
         };
 
@@ -175,20 +171,20 @@ impl<T: KindRules + TablePrinter> Strategy for Typed<T> {
             (Operation::Create, _) | (_, None) => {
                 typed.prepare_for_create();
                 typed.default_fields();
-                errs.extend(validate_object_meta(info, raw_meta.as_ref()));
+                errs.extend(validate_object_meta(info, raw_meta));
                 errs.extend(typed.validate());
             }
             (Operation::Update, Some(old_t)) => {
                 typed.prepare_for_update(old_t);
                 typed.default_fields();
-                errs.extend(validate_object_meta(info, raw_meta.as_ref()));
-                errs.extend(validate_object_meta_update(raw_meta.as_ref(), old.and_then(|o| o.get("metadata"))));
+                errs.extend(validate_object_meta(info, raw_meta));
+                errs.extend(validate_object_meta_update(raw_meta, old.and_then(|o| o.get("metadata"))));
                 errs.extend(typed.validate_update(old_t));
             }
             (Operation::StatusUpdate, Some(old_t)) => {
                 // Upstream defaults every decoded object, status writes included.
                 typed.default_fields();
-                errs.extend(validate_object_meta_update(raw_meta.as_ref(), old.and_then(|o| o.get("metadata"))));
+                errs.extend(validate_object_meta_update(raw_meta, old.and_then(|o| o.get("metadata"))));
                 errs.extend(typed.validate_status_update(old_t));
             }
         }
@@ -204,7 +200,7 @@ impl<T: KindRules + TablePrinter> Strategy for Typed<T> {
     }
 
     fn table_row(&self, object: &Value, now: i64) -> Vec<Value> {
-        match decode_ref::<T>(object) {
+        match decode::<T>(object) {
             Ok((typed, _)) => typed.row(object, now),
             // A stored object always decodes; if one somehow does not, print what is generic.
             Err(_) => default_row(object, now),
@@ -220,7 +216,7 @@ mod tests {
 
     #[test]
     fn decode_reports_unknown_fields_with_paths() {
-        let (_, unknown) = decode::<k8s_openapi::api::core::v1::Pod>(json!({
+        let (_, unknown) = decode::<k8s_openapi::api::core::v1::Pod>(&json!({
             "metadata": {"name": "p", "bogus": 1},
             "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicy": "Always", "nope": true}]}
         }))
@@ -230,13 +226,14 @@ mod tests {
 
     #[test]
     fn decode_reports_type_errors_with_path() {
-        let err = decode::<k8s_openapi::api::apps::v1::Deployment>(json!({"spec": {"replicas": "three"}})).unwrap_err();
+        let err =
+            decode::<k8s_openapi::api::apps::v1::Deployment>(&json!({"spec": {"replicas": "three"}})).unwrap_err();
         assert!(err.starts_with("spec.replicas"), "{err}");
     }
 
     #[test]
     fn typed_round_trip_drops_unknown() {
-        let (cm, unknown): (ConfigMap, _) = decode(json!({"data": {"a": "b"}, "extra": 1})).unwrap();
+        let (cm, unknown): (ConfigMap, _) = decode(&json!({"data": {"a": "b"}, "extra": 1})).unwrap();
         assert_eq!(unknown, vec!["extra"]);
         let v = serde_json::to_value(cm).unwrap();
         assert_eq!(v["data"]["a"], "b");

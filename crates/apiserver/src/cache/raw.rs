@@ -9,11 +9,7 @@
 /// The bytes of the value at `path` (object keys from the top), e.g. `["spec", "nodeName"]`
 /// or `"spec.nodeName".split('.')`.
 pub fn find<'a, 'k>(raw: &'a [u8], path: impl IntoIterator<Item = &'k str>) -> Option<&'a [u8]> {
-    let mut doc = raw;
-    for key in path {
-        doc = member(doc, key)?;
-    }
-    Some(doc)
+    path.into_iter().try_fold(raw, member)
 }
 
 /// The top-level members of a document, found in one pass, for reading it at several paths:
@@ -38,11 +34,8 @@ impl<'a> Members<'a> {
     pub fn find<'k>(&self, path: impl IntoIterator<Item = &'k str>) -> Option<&'a [u8]> {
         let mut path = path.into_iter();
         let first = path.next()?.as_bytes();
-        let mut doc = self.members.iter().find(|(k, _)| *k == first)?.1;
-        for key in path {
-            doc = member(doc, key)?;
-        }
-        Some(doc)
+        let top = self.members.iter().find(|(k, _)| *k == first)?.1;
+        find(top, path)
     }
 }
 

@@ -262,6 +262,7 @@ pub fn counts(set: &StatefulSet, pods: &[Arc<CachedPod>], current: &str, update:
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use serde_json::json;
 
     use super::*;
@@ -289,19 +290,15 @@ mod tests {
     }
 
     fn describe(steps: &[Step]) -> Vec<String> {
-        let name = |p: &CachedPod| p.metadata.name.clone().unwrap_or_default();
+        let name = |m: &ObjectMeta| m.name.clone().unwrap_or_default();
         steps
             .iter()
             .filter_map(|s| match s {
-                Step::Create(p) => Some(format!(
-                    "create {} at {}",
-                    p.metadata.name.as_deref().unwrap_or_default(),
-                    identity::revision(&p.metadata)
-                )),
-                Step::Recreate { pod, .. } => Some(format!("recreate {}", name(pod))),
-                Step::ScaleDown(p) => Some(format!("scale down {}", name(p))),
-                Step::Update(p) => Some(format!("update {}", name(p))),
-                Step::FixIdentity(p) => Some(format!("fix {}", name(p))),
+                Step::Create(p) => Some(format!("create {} at {}", name(&p.metadata), identity::revision(&p.metadata))),
+                Step::Recreate { pod, .. } => Some(format!("recreate {}", name(&pod.metadata))),
+                Step::ScaleDown(p) => Some(format!("scale down {}", name(&p.metadata))),
+                Step::Update(p) => Some(format!("update {}", name(&p.metadata))),
+                Step::FixIdentity(p) => Some(format!("fix {}", name(&p.metadata))),
                 Step::CreateMissingClaims(_) | Step::SyncClaims(_) => None,
             })
             .collect()
